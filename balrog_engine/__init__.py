@@ -1,0 +1,46 @@
+"""balrog-engine: a Balrog-compatible update server core.
+
+The public API for plugin authors and embedders is re-exported here; plugins
+import only these names.
+"""
+from .blobs import (
+    BadRequest,
+    BlobType,
+    BlobValidationError,
+    Evaluation,
+    Release,
+    RenderContext,
+    Serve,
+    XmlParts,
+    flatten_errors,
+)
+from .conditions import Condition, ConditionContext
+from .matching import (
+    channel_matches,
+    compile_string_expression,
+    compile_version_expression,
+    fallback_channel,
+    glob_match,
+    parse_query_version,
+)
+from .plugins import PluginRegistry, hookimpl, load_plugins
+from .query import Force, UpdateQuery
+from .storage import RULE_COLUMNS, Dataset, Storage, StoredRelease
+from .versions import (
+    InvalidPin,
+    InvalidVersion,
+    MozillaVersion,
+    compare_to_pin,
+    parse_loose,
+    parse_mozilla,
+    parse_pin,
+)
+
+__all__ = [
+    "BadRequest", "BlobType", "BlobValidationError", "Condition", "ConditionContext", "Dataset",
+    "Evaluation", "Force", "InvalidPin", "InvalidVersion", "MozillaVersion", "PluginRegistry",
+    "RULE_COLUMNS", "Release", "RenderContext", "Serve", "Storage", "StoredRelease", "UpdateQuery",
+    "XmlParts", "channel_matches", "compare_to_pin", "compile_string_expression",
+    "compile_version_expression", "fallback_channel", "flatten_errors", "glob_match", "hookimpl",
+    "load_plugins", "parse_loose", "parse_mozilla", "parse_pin", "parse_query_version",
+]
