@@ -44,3 +44,9 @@ __all__ = [
     "compile_version_expression", "fallback_channel", "flatten_errors", "glob_match", "hookimpl",
     "load_plugins", "parse_loose", "parse_mozilla", "parse_pin", "parse_query_version",
 ]
+
+from .allowlist import apply_force  # noqa: E402  (re-exported for blob-type plugins)
+from .engine import Engine  # noqa: E402
+from .responses import Response  # noqa: E402
+
+__all__ += ["Engine", "Response", "apply_force"]

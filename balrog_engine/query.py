@@ -121,13 +121,20 @@ def match_json_path(segments: list[str]) -> tuple[str, dict[str, str]] | None:
     return protocol, dict(zip(names, fields))
 
 
-def split_path(raw_path: str) -> list[str] | None:
-    """Percent-decode a raw path (UTF-8) and split it; None when the bytes are not UTF-8."""
+def decode_path(raw_path: str) -> str | None:
+    """Percent-decode a path as sent on the wire (UTF-8); None when the bytes are not UTF-8."""
     try:
-        decoded = unquote_to_bytes(raw_path).decode("utf-8")
+        return unquote_to_bytes(raw_path).decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return decoded.split("/")
+
+
+def decode_wsgi_path(path_info: str) -> str | None:
+    """WSGI servers hand over the decoded path as latin-1 text; recover the UTF-8 text."""
+    try:
+        return path_info.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return None
 
 
 # --- query string ---------------------------------------------------------------------

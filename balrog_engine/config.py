@@ -1,0 +1,75 @@
+"""Server settings: one optional TOML file, overridden by ``BALROG_*`` environment variables.
+
+Every setting has a default that makes ``balrog serve`` work out of the box.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_DB_URL = "sqlite:///balrog.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = DEFAULT_DB_URL
+    host: str = "127.0.0.1"
+    port: int = 9010
+    threads: int = 8
+    # Deployment settings that change answers; None = use those stored with the data.
+    allowlisted_domains: Mapping[str, Any] | None = None
+    special_force_hosts: tuple[str, ...] | None = None
+    cache_control: str = "public, max-age=90"
+    strict_transport_security: str = "max-age=31536000;"
+    content_type_options: str = "nosniff"
+    content_security_policy: str = "default-src 'none'; frame-ancestors 'none'"
+    block_plugins: tuple[str, ...] = ()
+    refresh_interval: float = 1.0
+    version_file: str = "version.json"
+    load_demo_data: bool = True
+
+    def deployment_overrides(self) -> dict:
+        return {"allowlisted_domains": self.allowlisted_domains, "special_force_hosts": self.special_force_hosts}
+
+
+_ENV_PREFIX = "BALROG_"
+_JSON_FIELDS = {"allowlisted_domains", "special_force_hosts", "block_plugins"}
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    if name in _JSON_FIELDS and isinstance(value, str):
+        value = json.loads(value) if value.strip().startswith(("[", "{")) else [v for v in value.split(",") if v]
+    if name in ("special_force_hosts", "block_plugins") and value is not None:
+        return tuple(value)
+    if kind in (int, "int"):
+        return int(value)
+    if kind in (float, "float"):
+        return float(value)
+    if kind in (bool, "bool") and isinstance(value, str):
+        return value.lower() in ("1", "true", "yes", "on")
+    return value
+
+
+def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None, **overrides) -> Settings:
+    """Defaults < TOML file (``[balrog]`` table or top level) < environment < explicit overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = path or env.get("BALROG_CONFIG")
+    if path:
+        data = tomllib.loads(Path(path).read_text())
+        values.update(data.get("balrog", data))
+    known = {f.name: f.type for f in fields(Settings)}
+    for name in known:
+        key = _ENV_PREFIX + name.upper()
+        if key in env:
+            values[name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    settings = Settings()
+    return replace(settings, **{k: _coerce(k, v, known[k]) for k, v in values.items()})
