@@ -24,7 +24,7 @@ class RuleSchema(Schema):
     fallbackMapping = _string(100)
     backgroundRate = fields.Integer(required=True, strict=True, validate=validate.Range(0, 100))
     update_type = fields.String(required=True, validate=validate.OneOf(["minor", "major"]))
-    product = _string(15)
+    product = _string(100)
     version = _string(75)
     channel = _string(75)
     buildTarget = _string(75)
@@ -46,7 +46,7 @@ class PinSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    product = fields.String(required=True, validate=validate.Length(min=1, max=15))
+    product = fields.String(required=True, validate=validate.Length(min=1, max=100))
     channel = fields.String(required=True, validate=validate.Length(min=1, max=75))
     version = fields.String(required=True, validate=validate.Regexp(r"^\d+\.(\d+\.)?$", error="must look like 102. or 102.1."))
     mapping = fields.String(required=True, validate=validate.Length(min=1, max=100))
@@ -57,7 +57,7 @@ class ShutoffSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    product = fields.String(required=True, validate=validate.Length(min=1, max=15))
+    product = fields.String(required=True, validate=validate.Length(min=1, max=100))
     channel = fields.String(required=True, validate=validate.Length(min=1, max=75))
     comment = fields.String(allow_none=True)
     data_version = fields.Integer(strict=True, load_default=1)
@@ -70,7 +70,7 @@ class ReleaseRecordSchema(Schema):
         unknown = RAISE
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    product = fields.String(allow_none=True, validate=validate.Length(max=15))
+    product = fields.String(allow_none=True, validate=validate.Length(max=100))
     data = fields.Dict(required=True)
     data_version = fields.Integer(strict=True, load_default=1)
     read_only = fields.Boolean(load_default=False)

@@ -1,0 +1,369 @@
+"""The storage contract (:class:`balrog_engine.Storage`), run against every backend.
+
+Backends are built through the plugin registry from a URL, exactly as the servers do.
+Adding a backend to the suite means adding a URL to :func:`backend_urls`; set
+``BALROG_TEST_POSTGRESQL_URL`` (e.g. ``postgresql+psycopg://u:p@host/db``, a database the
+tests may wipe) to include PostgreSQL.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from balrog_engine import RULE_COLUMNS, Dataset, StoredRelease, load_plugins
+from balrog_engine.storage import normalise_rule
+from balrog_plugins.storage import memory, sql
+
+SHARED = Path("/work/shared")
+BENCH_DATASET = SHARED / "bench" / "dataset.json"
+SCENARIO = SHARED / "conformance" / "api-v1-shutoffs-and-pins.json"  # has pins, shutoffs and settings
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def dataset_from_document(doc: dict) -> Dataset:
+    """A conformance-scenario / bench document as a :class:`Dataset`."""
+    return Dataset(
+        rules=doc.get("rules", []),
+        releases=[
+            StoredRelease(name=r["name"], product=r.get("product"), data=r["data"]) for r in doc.get("releases", [])
+        ],
+        pins=doc.get("pins", []),
+        emergency_shutoffs=doc.get("emergency_shutoffs", []),
+        config=doc.get("config", {}),
+    )
+
+
+def load_document(path: Path) -> dict:
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    return json.loads(path.read_text())
+
+
+def small_dataset(**overrides) -> Dataset:
+    """A hand-made dataset touching every table, with a non-default release version and flag."""
+    values = dict(
+        rules=[
+            {"rule_id": 1, "alias": "firefox-release", "priority": 100, "mapping": "Firefox-2.0",
+             "backgroundRate": 100, "update_type": "minor", "product": "Firefox", "channel": "release",
+             "jaws": True, "mig64": False, "data_version": 4},
+            {"rule_id": 7, "priority": 50, "mapping": None, "backgroundRate": 0, "update_type": "major",
+             "product": "Firefox", "channel": "beta*", "comment": "no mapping: serves nothing"},
+        ],
+        releases=[
+            StoredRelease("Firefox-2.0", "Firefox", {"name": "Firefox-2.0", "schema_version": 1,
+                                                      "platforms": {"p": {"locales": {"en-US": {"buildID": "2"}}}}}),
+            StoredRelease("Firefox-1.0", "Firefox", {"name": "Firefox-1.0", "schema_version": 1},
+                          data_version=3, read_only=True),
+        ],
+        pins=[{"product": "Firefox", "channel": "release", "version": "2.", "mapping": "Firefox-2.0"}],
+        emergency_shutoffs=[{"product": "Firefox", "channel": "nightly", "comment": "broken build"}],
+        config={"allowlisted_domains": {"download.example.com": ["Firefox"]}, "special_force_hosts": []},
+    )
+    values.update(overrides)
+    return Dataset(**values)
+
+
+def expected_rules(dataset: Dataset) -> list[dict]:
+    return sorted((normalise_rule(rule) for rule in dataset.rules), key=lambda rule: rule["rule_id"])
+
+
+def expected_rows(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    """Pins / shutoffs as storage returns them: every column, ``data_version`` defaulting to 1."""
+    full = [{**{key: row.get(key) for key in keys}, "data_version": row.get("data_version") or 1} for row in rows]
+    return sorted(full, key=lambda row: tuple(row[key] or "" for key in keys))
+
+
+def read_everything(storage) -> None:
+    storage.rules()
+    storage.releases(["Firefox-2.0", "nope"])
+    storage.release_summaries()
+    storage.shutoffs()
+    storage.pins()
+    storage.rule_history(1)
+    storage.settings()
+    storage.change_counter()
+    storage.ping()
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def registry():
+    """Only our two plugins, registered the way an installed third-party plugin would be."""
+    return load_plugins(extra=[memory, sql], entry_points=False)
+
+
+def backend_urls():
+    params = [pytest.param("memory://", id="memory"), pytest.param("sqlite:///{tmp}/balrog.db", id="sqlite")]
+    if os.environ.get("BALROG_TEST_POSTGRESQL_URL"):
+        params.append(pytest.param(os.environ["BALROG_TEST_POSTGRESQL_URL"], id="postgresql"))
+    return params
+
+
+@pytest.fixture(params=backend_urls())
+def backend_url(request, tmp_path):
+    return request.param.format(tmp=tmp_path)
+
+
+@pytest.fixture
+def open_storage(registry, backend_url):
+    """``open_storage()`` opens (another) storage on the test's URL; all are closed afterwards."""
+    opened = []
+
+    def open_():
+        storage = registry.storage_for(backend_url)
+        opened.append(storage)
+        return storage
+
+    yield open_
+    for storage in opened:
+        storage.close()
+
+
+@pytest.fixture
+def storage(open_storage):
+    storage = open_storage()
+    if isinstance(storage, sql.SQLStorage) and storage.engine.dialect.name != "sqlite":
+        sql.metadata.drop_all(storage.engine)  # a shared server database: start from nothing
+    return storage
+
+
+# --- the contract ---------------------------------------------------------------------------------
+def test_empty_storage_reads_as_empty(storage):
+    assert storage.rules() == []
+    assert storage.releases(["Firefox-2.0"]) == {}
+    assert storage.release_summaries() == []
+    assert storage.shutoffs() == []
+    assert storage.pins() == []
+    assert storage.rule_history(1) == []
+    assert storage.settings() == {}
+    assert isinstance(storage.change_counter(), int)
+    assert storage.ping() is True
+
+
+@pytest.mark.parametrize("path", [BENCH_DATASET, SCENARIO], ids=["bench", "scenario"])
+def test_real_dataset_round_trips(storage, path):
+    dataset = dataset_from_document(load_document(path))
+    storage.replace_all(dataset)
+
+    assert storage.rules() == expected_rules(dataset)
+    assert storage.pins() == expected_rows(dataset.pins, ("product", "channel", "version", "mapping"))
+    assert storage.shutoffs() == expected_rows(dataset.emergency_shutoffs, ("product", "channel", "comment"))
+    assert storage.settings() == dataset.config
+
+    names = [release.name for release in dataset.releases]
+    found = storage.releases(names + ["no-such-release"])
+    assert sorted(found) == sorted(names)
+    for release in dataset.releases:
+        assert found[release.name] == StoredRelease(release.name, release.product, release.data, 1, False)
+
+
+def test_rules_have_every_column_and_python_types(storage):
+    storage.replace_all(small_dataset())
+    first, second = storage.rules()
+    assert list(first) == list(RULE_COLUMNS)
+    assert first["jaws"] is True and first["mig64"] is False
+    assert second["jaws"] is None and second["mig64"] is None
+    assert isinstance(first["priority"], int) and isinstance(first["backgroundRate"], int)
+    assert (first["data_version"], second["data_version"]) == (4, 1)
+    assert second["mapping"] is None
+
+
+def test_rules_without_ids_are_numbered_after_the_highest(storage):
+    rules = [{"rule_id": 5, "priority": 1, "backgroundRate": 100, "update_type": "minor"},
+             {"priority": 2, "backgroundRate": 100, "update_type": "minor"}]
+    storage.replace_all(small_dataset(rules=rules))
+    assert [rule["rule_id"] for rule in storage.rules()] == [5, 6]
+
+
+def test_releases_by_name_handles_thousands_of_names(storage):
+    releases = [StoredRelease(f"R-{i:04d}", "P", {"name": f"R-{i:04d}", "n": i}) for i in range(1200)]
+    storage.replace_all(small_dataset(releases=releases))
+    wanted = [f"R-{i:04d}" for i in range(0, 1200, 2)] + [f"missing-{i}" for i in range(2500)]
+    found = storage.releases(wanted + wanted[:10])  # duplicates are harmless
+    assert sorted(found) == [f"R-{i:04d}" for i in range(0, 1200, 2)]
+    assert found["R-0042"].data == {"name": "R-0042", "n": 42}
+    assert storage.releases([]) == {}
+
+
+def test_release_keeps_version_flag_and_key_order(storage):
+    blob = {"schema_version": 1, "name": "Firefox-1.0", "z": 1, "a": {"y": 2, "b": 3}}
+    dataset = small_dataset(releases=[StoredRelease("Firefox-1.0", "Firefox", blob, data_version=3, read_only=True)])
+    storage.replace_all(dataset)
+    stored = storage.releases(["Firefox-1.0"])["Firefox-1.0"]
+    assert (stored.data_version, stored.read_only) == (3, True)
+    assert json.dumps(stored.data) == json.dumps(blob)  # same keys in the same order
+
+
+def test_release_summaries_have_no_blobs(storage):
+    storage.replace_all(small_dataset())
+    assert storage.release_summaries() == [
+        {"name": "Firefox-1.0", "product": "Firefox", "data_version": 3, "read_only": True},
+        {"name": "Firefox-2.0", "product": "Firefox", "data_version": 1, "read_only": False},
+    ]
+
+
+def test_shutoff_comment_is_optional(storage):
+    shutoffs = [{"product": "B", "channel": "a"}, {"product": "A", "channel": "z", "comment": "why"}]
+    storage.replace_all(small_dataset(emergency_shutoffs=shutoffs))
+    assert storage.shutoffs() == [
+        {"product": "A", "channel": "z", "comment": "why", "data_version": 1},
+        {"product": "B", "channel": "a", "comment": None, "data_version": 1},
+    ]
+
+
+def test_callers_cannot_change_stored_state(storage):
+    dataset = small_dataset()
+    storage.replace_all(dataset)
+    dataset.rules[0]["priority"] = -1
+    dataset.config["special_force_hosts"].append("http://evil")
+    storage.rules()[0]["priority"] = -2
+    storage.settings()["special_force_hosts"].append("http://evil")
+    storage.releases(["Firefox-2.0"])["Firefox-2.0"].data["platforms"].clear()
+    storage.pins()[0]["mapping"] = "other"
+
+    assert storage.rules()[0]["priority"] == 100
+    assert storage.settings()["special_force_hosts"] == []
+    assert storage.releases(["Firefox-2.0"])["Firefox-2.0"].data["platforms"] != {}
+    assert storage.pins()[0]["mapping"] == "Firefox-2.0"
+
+
+def test_change_counter_moves_on_writes_only(storage):
+    before = storage.change_counter()
+    read_everything(storage)
+    assert storage.change_counter() == before
+
+    storage.replace_all(small_dataset())
+    after_first = storage.change_counter()
+    assert after_first != before
+    read_everything(storage)
+    assert storage.change_counter() == after_first
+
+    storage.replace_all(small_dataset())  # same data again is still a write
+    assert storage.change_counter() not in (before, after_first)
+
+
+@pytest.mark.parametrize("broken", [
+    {"releases": [StoredRelease("Same", "P", {}), StoredRelease("Same", "P", {"other": 1})]},
+    {"rules": [{"rule_id": 3, "priority": 1}, {"rule_id": 3, "priority": 2}]},
+    {"rules": [{"rule_id": 1, "alias": "a"}, {"rule_id": 2, "alias": "a"}]},
+    {"pins": [{"product": "P", "channel": "c", "version": "1.", "mapping": "x"}] * 2},
+    {"emergency_shutoffs": [{"product": "P", "channel": "c"}] * 2},
+], ids=["release-name", "rule-id", "rule-alias", "pin", "shutoff"])
+def test_failed_replace_all_keeps_the_old_data(storage, broken):
+    storage.replace_all(small_dataset())
+    before = (storage.rules(), storage.releases(["Firefox-1.0", "Firefox-2.0"]), storage.pins(),
+              storage.shutoffs(), storage.settings(), storage.rule_history(1), storage.change_counter())
+
+    with pytest.raises(ValueError):
+        storage.replace_all(small_dataset(**broken))
+
+    after = (storage.rules(), storage.releases(["Firefox-1.0", "Firefox-2.0"]), storage.pins(),
+             storage.shutoffs(), storage.settings(), storage.rule_history(1), storage.change_counter())
+    assert after == before
+
+
+def test_rule_history_after_load(storage):
+    dataset = small_dataset()
+    started = int(time.time() * 1000)
+    storage.replace_all(dataset)
+
+    (row,) = storage.rule_history(1)
+    assert {column: row[column] for column in RULE_COLUMNS} == expected_rules(dataset)[0]
+    assert row["changed_by"] == "balrog-load"
+    assert started - 1000 <= row["timestamp"] <= int(time.time() * 1000) + 1000
+    assert isinstance(row["change_id"], int)
+    assert storage.rule_history(999) == []
+
+
+def test_reload_replaces_rule_history(storage):
+    storage.replace_all(small_dataset())
+    changed = small_dataset(rules=[{"rule_id": 1, "priority": 5, "backgroundRate": 0, "update_type": "minor"}])
+    storage.replace_all(changed)
+    (row,) = storage.rule_history(1)
+    assert row["priority"] == 5
+    assert storage.rule_history(7) == []
+
+
+def test_ping(storage):
+    assert storage.ping() is True
+
+
+def test_reads_from_another_thread(storage):
+    """The server builds snapshots on a background thread."""
+    storage.replace_all(small_dataset())
+    results = []
+    thread = threading.Thread(target=lambda: results.append((storage.rules(), storage.change_counter())))
+    thread.start()
+    thread.join()
+    assert results == [(storage.rules(), storage.change_counter())]
+
+
+# --- backend specifics ----------------------------------------------------------------------------
+def test_every_scheme_is_registered(registry):
+    assert registry.storage_backends["memory"] is memory.MemoryStorage
+    for scheme in ("sqlite", "postgresql", "mysql"):
+        assert registry.storage_backends[scheme] is sql.SQLStorage
+
+
+def test_memory_instances_are_independent(registry):
+    first, second = registry.storage_for("memory://"), registry.storage_for("memory://")
+    first.replace_all(small_dataset())
+    assert second.rules() == [] and second.settings() == {}
+    assert first.change_counter() != second.change_counter()
+
+
+def test_sqlite_file_persists_across_storage_objects(registry, tmp_path):
+    url = f"sqlite:///{tmp_path}/persist.db"
+    writer, reader = registry.storage_for(url), registry.storage_for(url)
+    try:
+        before = reader.change_counter()
+        dataset = small_dataset()
+        writer.replace_all(dataset)
+        assert reader.change_counter() != before  # a second process sees the write
+        assert reader.rules() == expected_rules(dataset)
+        writer.close()
+
+        reopened = registry.storage_for(url)
+        assert reopened.rules() == expected_rules(dataset)
+        assert reopened.settings() == dataset.config
+        assert reopened.change_counter() == writer.change_counter()
+        reopened.close()
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_sqlite_file_uses_wal(registry, tmp_path):
+    storage = registry.storage_for(f"sqlite:///{tmp_path}/wal.db")
+    try:
+        with storage.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+    finally:
+        storage.close()
+
+
+def test_sqlite_in_memory_is_shared_between_threads(registry):
+    storage = registry.storage_for("sqlite://")
+    try:
+        storage.replace_all(small_dataset())
+        results = []
+        thread = threading.Thread(target=lambda: results.append(storage.rules()))
+        thread.start()
+        thread.join()
+        assert results == [expected_rules(small_dataset())]
+    finally:
+        storage.close()
+
+
+def test_sqlite_ping_is_false_when_unreachable(registry, tmp_path):
+    storage = registry.storage_for(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    try:
+        assert storage.ping() is False
+    finally:
+        storage.close()
