@@ -16,7 +16,7 @@ from balrog_engine import Engine
 from balrog_engine.query import decode_wsgi_path
 
 from . import dockerflow, readonly_api
-from .routing import method_guard, not_found_sink, write
+from .routing import empty_html_not_found, method_guard, not_found_sink, write
 
 log = logging.getLogger("balrog.public")
 
@@ -59,6 +59,8 @@ class PublicApp:
         app.resp_options.default_media_type = "application/json"
         # Sinks are consulted most-recently-added first; the catch-all goes in first.
         app.add_sink(not_found_sink, r"/")
+        # The reference's API-document paths answer an empty HTML 404.
+        app.add_sink(empty_html_not_found, r"^/debug/")
         update = UpdateSink(engine)
         app.add_sink(update, r"^/update")
         app.add_sink(update, r"^/json/")

@@ -44,3 +44,9 @@ def not_found_sink(req: falcon.Request, resp: falcon.Response, **_):
     resp.status = 404
     resp.content_type = TEXT_TYPE
     resp.data = NOT_FOUND_TEXT.encode()
+
+
+def empty_html_not_found(req: falcon.Request, resp: falcon.Response, **_):
+    resp.status = 404
+    resp.content_type = "text/html; charset=utf-8"
+    resp.data = b""

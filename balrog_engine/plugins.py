@@ -92,7 +92,7 @@ def resolve(pm: pluggy.PluginManager) -> PluginRegistry:
             backends[scheme] = factory
     normalizers = tuple(f for _, result in _call_with_owner(pm, "balrog_query_normalizers") for f in (result or ()))
     signers = tuple(f for _, result in _call_with_owner(pm, "balrog_response_signers") for f in (result or ()))
-    names = tuple(sorted(name for name, _ in pm.list_name_plugin() if name))
+    names = tuple(sorted(name for name, plugin in pm.list_name_plugin() if name and plugin is not None))
     return PluginRegistry(blob_types, conditions, backends, normalizers, signers, names)
 
 

@@ -54,7 +54,17 @@ class UpdateQuery:
         object.__setattr__(self, "fallbackChannel", fallback_channel(self.channel))
 
     def replace(self, **changes) -> "UpdateQuery":
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (products superblobs do this on every request, so
+        it avoids dataclasses.replace's per-call introspection)."""
+        clone = object.__new__(UpdateQuery)
+        for name in _FIELD_NAMES:
+            object.__setattr__(clone, name, changes[name] if name in changes else getattr(self, name))
+        if "channel" in changes:
+            object.__setattr__(clone, "fallbackChannel", fallback_channel(clone.channel))
+        return clone
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(UpdateQuery))
 
 
 class QueryError(Exception):
