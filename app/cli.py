@@ -20,7 +20,7 @@ from balrog_engine.config import Settings, load_settings
 from balrog_engine.dataset import DatasetError, load_dataset_file
 
 DEMO_DATASET = Path(__file__).parent / "static" / "demo-dataset.json"
-DEMO_URL = ("/update/6/Firefox/66.0/20190311211048/WINNT_x86_64-msvc/en-US/release/"
+DEMO_URL = ("/update/6/Firefox/66.0.2/20170031010842/WINNT_x86_64-msvc/en-US/release/"
             "Windows_NT%2010.0.0.0.19044.1766%20(x64)/ISET:SSE4_2,MEM:16384/default/default/update.xml")
 
 log = logging.getLogger("balrog.cli")

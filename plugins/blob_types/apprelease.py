@@ -80,23 +80,26 @@ _V6_TOP = tuple(f for f in _V4_TOP if f not in ("billboardURL", "licenseUrl")) +
 _BIN_TRANS = ("binTransMerkleRoot", "binTransCertificate", "binTransSCTList")
 _V2_VERSIONS = ("appVersion", "displayVersion", "platformVersion")
 
+_BLOCKS = dict(single_patches=False, url_style="blocks", update_line="ordered")
 FLAVORS: dict[int, Flavor] = {
-    1: Flavor(1, ("appv", "extv"), "extv", True, "by_type", "v1", localized_attrs=frozenset({"detailsURL", "licenseURL"}),
-              prints_license=True, top_fields=("appv", "extv", "detailsUrl", "licenseUrl", "fakePartials", "oldVersionSpecialCases",
+    1: Flavor(1, version_keys=("appv", "extv"), app_version_key="extv", single_patches=True, url_style="by_type",
+              update_line="v1", localized_attrs=frozenset({"detailsURL", "licenseURL"}), prints_license=True,
+              top_fields=("appv", "extv", "detailsUrl", "licenseUrl", "fakePartials", "oldVersionSpecialCases",
                           "fileUrls", "ftpFilenames", "bouncerProducts")),
-    2: Flavor(2, _V2_VERSIONS, "appVersion", True, "by_type", "ordered", _V2_OPTIONAL, _V2_LOCALIZED, True,
+    2: Flavor(2, _V2_VERSIONS, "appVersion", single_patches=True, url_style="by_type", update_line="ordered",
+              optional_attrs=_V2_OPTIONAL, localized_attrs=_V2_LOCALIZED, prints_license=True,
               top_fields=_V2_TOP + ("fakePartials",)),
-    3: Flavor(3, _V2_VERSIONS, "appVersion", False, "by_from", "ordered", _V2_OPTIONAL, _V2_LOCALIZED, True,
-              top_fields=_V2_TOP),
-    4: Flavor(4, _V2_VERSIONS, "appVersion", False, "blocks", "ordered", _V2_OPTIONAL, _V2_LOCALIZED, True,
-              top_fields=_V4_TOP),
-    5: Flavor(5, _V2_VERSIONS, "appVersion", False, "blocks", "ordered", _V2_OPTIONAL + ("promptWaitTime",),
-              _V2_LOCALIZED, True, top_fields=_V4_TOP + ("promptWaitTime",)),
-    6: Flavor(6, _V2_VERSIONS, "appVersion", False, "blocks", "ordered", _V6_OPTIONAL, top_fields=_V6_TOP),
-    8: Flavor(8, _V2_VERSIONS, "appVersion", False, "blocks", "ordered", _V6_OPTIONAL + _BIN_TRANS,
-              prints_proof=True, top_fields=_V6_TOP + _BIN_TRANS),
-    9: Flavor(9, ("appVersion", "displayVersion"), "appVersion", False, "blocks", "sorted", prints_proof=True,
-              top_fields=("appVersion", "displayVersion", "fileUrls", "updateLine") + _BIN_TRANS),
+    3: Flavor(3, _V2_VERSIONS, "appVersion", single_patches=False, url_style="by_from", update_line="ordered",
+              optional_attrs=_V2_OPTIONAL, localized_attrs=_V2_LOCALIZED, prints_license=True, top_fields=_V2_TOP),
+    4: Flavor(4, _V2_VERSIONS, "appVersion", **_BLOCKS, optional_attrs=_V2_OPTIONAL, localized_attrs=_V2_LOCALIZED,
+              prints_license=True, top_fields=_V4_TOP),
+    5: Flavor(5, _V2_VERSIONS, "appVersion", **_BLOCKS, optional_attrs=_V2_OPTIONAL + ("promptWaitTime",),
+              localized_attrs=_V2_LOCALIZED, prints_license=True, top_fields=_V4_TOP + ("promptWaitTime",)),
+    6: Flavor(6, _V2_VERSIONS, "appVersion", **_BLOCKS, optional_attrs=_V6_OPTIONAL, top_fields=_V6_TOP),
+    8: Flavor(8, _V2_VERSIONS, "appVersion", **_BLOCKS, optional_attrs=_V6_OPTIONAL + _BIN_TRANS, prints_proof=True,
+              top_fields=_V6_TOP + _BIN_TRANS),
+    9: Flavor(9, ("appVersion", "displayVersion"), "appVersion", **dict(_BLOCKS, update_line="sorted"),
+              prints_proof=True, top_fields=("appVersion", "displayVersion", "fileUrls", "updateLine") + _BIN_TRANS),
 }
 
 
@@ -187,7 +190,7 @@ class _UpdateLine(fields.Field):
 
 
 def _strict(name: str, spec: dict[str, fields.Field]) -> type[Schema]:
-    """A schema refusing unknown fields (marshmallow's default is RAISE; made explicit)."""
+    """A schema; like every marshmallow schema (``unknown=RAISE``) it refuses unknown fields."""
     return Schema.from_dict(spec, name=name)
 
 
@@ -346,8 +349,8 @@ class PatchEntry:
 class LocaleEntry:
     release_version: MozillaVersion | InvalidVersion | None
     build_id: Any  # as stored: str, int or None
-    head: str  # V1–V8: the <update> line after `type="…`; V1: after extensionVersion (see V1Line)
-    v1: tuple[str, str] | None  # V1: (appv text, extv text)
+    head: str  # V2–V8: the <update> line after the type value; V1: after extensionVersion
+    v1: tuple[str, str] | None  # V1: (appv text, extv text), rewritten per request by oldVersionSpecialCases
     v9_base: Mapping[str, str] | None
     completes: tuple[PatchEntry, ...]
     partials: tuple[PatchEntry, ...]

@@ -58,7 +58,7 @@ class MemoryStorage(Storage):
 
     def release_summaries(self) -> list[dict]:
         with self._lock:
-            rows = sorted(self._tables.releases.values(), key=lambda row: row["name"])
+            rows = list(self._tables.releases.values())  # creation order, as the reference lists them
             return [{k: row[k] for k in ("name", "product", "data_version", "read_only")} for row in rows]
 
     def shutoffs(self) -> list[dict]:

@@ -119,6 +119,8 @@ releases = Table(
     # (PostgreSQL's JSONB would reorder keys, and blob key order can reach the wire).
     Column("data", BLOB_TEXT, nullable=False),
     Column("data_version", Integer, nullable=False, default=1),
+    # Creation order: the reference lists releases in the order they were created.
+    Column("position", Integer, nullable=False, default=0),
 )
 
 emergency_shutoffs = Table(
@@ -185,7 +187,7 @@ class SQLStorage(Storage):
 
     def release_summaries(self) -> list[dict]:
         columns = (releases.c.name, releases.c.product, releases.c.data_version, releases.c.read_only)
-        rows = self._fetch(select(*columns).order_by(releases.c.name))
+        rows = self._fetch(select(*columns).order_by(releases.c.position, releases.c.name))
         return [{**row, "read_only": bool(row["read_only"])} for row in rows]
 
     def shutoffs(self) -> list[dict]:
@@ -324,7 +326,7 @@ def _write_dataset(conn: Connection, dataset: Dataset) -> None:
     history_rows = [{**rule, "changed_by": LOAD_USER, "timestamp": timestamp} for rule in rule_rows]
     _insert_many(conn, rules, rule_rows)
     _insert_many(conn, rules_history, history_rows)
-    _insert_many(conn, releases, [_release_row(release) for release in dataset.releases])
+    _insert_many(conn, releases, [_release_row(release) | {"position": i} for i, release in enumerate(dataset.releases)])
     _insert_many(conn, emergency_shutoffs, [_shutoff_row(row) for row in dataset.emergency_shutoffs])
     _insert_many(conn, pinnable_releases, [_pin_row(row) for row in dataset.pins])
     _insert_many(conn, settings, [{"key": k, "value": _dump(v)} for k, v in dataset.config.items()])

@@ -201,7 +201,7 @@ def test_release_keeps_version_flag_and_key_order(storage):
 
 def test_release_summaries_have_no_blobs(storage):
     storage.replace_all(small_dataset())
-    assert storage.release_summaries() == [
+    assert sorted(storage.release_summaries(), key=lambda r: r["name"]) == [
         {"name": "Firefox-1.0", "product": "Firefox", "data_version": 3, "read_only": True},
         {"name": "Firefox-2.0", "product": "Firefox", "data_version": 1, "read_only": False},
     ]
@@ -367,3 +367,10 @@ def test_sqlite_ping_is_false_when_unreachable(registry, tmp_path):
         assert storage.ping() is False
     finally:
         storage.close()
+
+
+def test_release_summaries_keep_creation_order(storage):
+    dataset = small_dataset()
+    dataset.releases.reverse()
+    storage.replace_all(dataset)
+    assert [r["name"] for r in storage.release_summaries()] == [r.name for r in dataset.releases]
