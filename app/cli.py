@@ -19,6 +19,8 @@ from balrog_engine import Engine, load_plugins
 from balrog_engine.config import Settings, load_settings
 from balrog_engine.dataset import DatasetError, load_dataset_file
 
+from .observability import setup_logging
+
 DEMO_DATASET = Path(__file__).parent / "static" / "demo-dataset.json"
 DEMO_URL = ("/update/6/Firefox/66.0.2/20170031010842/WINNT_x86_64-msvc/en-US/release/"
             "Windows_NT%2010.0.0.0.19044.1766%20(x64)/ISET:SSE4_2,MEM:16384/default/default/update.xml")
@@ -108,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    setup_logging(settings.log_format)
     return args.func(args)
 
 

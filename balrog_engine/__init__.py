@@ -3,6 +3,19 @@
 The public API for plugin authors and embedders is re-exported here; plugins
 import only these names.
 """
+from .addons import ADDONS_FOOTER, ADDONS_HEADER, AddonFileSchema, AddonListBlob
+from .blob_fields import (
+    AliasSchema,
+    KeyedMap,
+    PlatformEntry,
+    StrictBoolean,
+    StrictNumber,
+    StrictSchema,
+    name_field,
+    product_field,
+    schema_version_field,
+    uri_field,
+)
 from .blobs import (
     BadRequest,
     BlobType,
@@ -25,7 +38,7 @@ from .matching import (
 )
 from .plugins import PluginRegistry, hookimpl, load_plugins
 from .query import Force, UpdateQuery
-from .storage import RULE_COLUMNS, Dataset, Storage, StoredRelease
+from .storage import RULE_COLUMNS, Dataset, DatasetRejected, Storage, StoredRelease
 from .versions import (
     InvalidPin,
     InvalidVersion,
@@ -37,12 +50,15 @@ from .versions import (
 )
 
 __all__ = [
-    "BadRequest", "BlobType", "BlobValidationError", "Condition", "ConditionContext", "Dataset",
-    "Evaluation", "Force", "InvalidPin", "InvalidVersion", "MozillaVersion", "PluginRegistry",
-    "RULE_COLUMNS", "Release", "RenderContext", "Serve", "Storage", "StoredRelease", "UpdateQuery",
-    "XmlParts", "channel_matches", "compare_to_pin", "compile_string_expression",
-    "compile_version_expression", "fallback_channel", "flatten_errors", "glob_match", "hookimpl",
-    "load_plugins", "parse_loose", "parse_mozilla", "parse_pin", "parse_query_version",
+    "ADDONS_FOOTER", "ADDONS_HEADER", "AddonFileSchema", "AddonListBlob", "AliasSchema", "BadRequest",
+    "BlobType", "BlobValidationError", "Condition", "ConditionContext", "Dataset", "DatasetRejected",
+    "Evaluation", "Force", "InvalidPin", "InvalidVersion", "KeyedMap", "MozillaVersion",
+    "PlatformEntry", "PluginRegistry", "RULE_COLUMNS", "Release", "RenderContext", "Serve", "Storage",
+    "StoredRelease", "StrictBoolean", "StrictNumber", "StrictSchema", "UpdateQuery", "XmlParts",
+    "channel_matches", "compare_to_pin", "compile_string_expression", "compile_version_expression",
+    "fallback_channel", "flatten_errors", "glob_match", "hookimpl", "load_plugins", "name_field",
+    "parse_loose", "parse_mozilla", "parse_pin", "parse_query_version", "product_field",
+    "schema_version_field", "uri_field",
 ]
 
 from .allowlist import apply_force  # noqa: E402  (re-exported for blob-type plugins)

@@ -31,6 +31,10 @@ class Settings:
     refresh_interval: float = 1.0
     version_file: str = "version.json"
     load_demo_data: bool = True
+    # Identical requests answered from memory until the next snapshot swap; 0 turns it off.
+    response_cache_size: int = 20000
+    access_log: bool = True
+    log_format: str = "json"  # or "text"
 
     def deployment_overrides(self) -> dict:
         return {"allowlisted_domains": self.allowlisted_domains, "special_force_hosts": self.special_force_hosts}

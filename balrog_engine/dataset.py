@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from marshmallow import ValidationError
 
@@ -47,13 +47,7 @@ def parse_dataset(doc: Mapping[str, Any], registry: PluginRegistry, source: str 
 
     rules = []
     seen_ids: set[int] = set()
-    for i, row in enumerate(doc.get("rules") or []):
-        where = f"{source}: {_describe('rules', i, row, 'rule_id')}"
-        try:
-            loaded = RuleSchema().load(row)
-        except ValidationError as exc:
-            problems.extend(_errors(where, exc.messages))
-            continue
+    for where, loaded in _load_each(doc.get("rules") or [], RuleSchema, "rules", "rule_id", source, problems):
         if loaded["rule_id"] in seen_ids:
             problems.append(f"{where}: rule_id: duplicate")
         seen_ids.add(loaded["rule_id"])
@@ -61,13 +55,8 @@ def parse_dataset(doc: Mapping[str, Any], registry: PluginRegistry, source: str 
 
     releases = []
     names: set[str] = set()
-    for i, record in enumerate(doc.get("releases") or []):
-        where = f"{source}: {_describe('releases', i, record, 'name')}"
-        try:
-            loaded = ReleaseRecordSchema().load(record)
-        except ValidationError as exc:
-            problems.extend(_errors(where, exc.messages))
-            continue
+    for where, loaded in _load_each(doc.get("releases") or [], ReleaseRecordSchema, "releases", "name", source,
+                                    problems):
         if loaded["name"] in names:
             problems.append(f"{where}: name: duplicate")
         names.add(loaded["name"])
@@ -85,9 +74,9 @@ def parse_dataset(doc: Mapping[str, Any], registry: PluginRegistry, source: str 
         releases.append(StoredRelease(loaded["name"], loaded.get("product"), data, loaded["data_version"],
                                       loaded["read_only"]))
 
-    pins = _load_all(doc.get("pins") or [], PinSchema, "pins", "mapping", source, problems)
-    shutoffs = _load_all(doc.get("emergency_shutoffs") or [], ShutoffSchema, "emergency_shutoffs", "product",
-                         source, problems)
+    pins = [pin for _, pin in _load_each(doc.get("pins") or [], PinSchema, "pins", "mapping", source, problems)]
+    shutoffs = [shutoff for _, shutoff in _load_each(doc.get("emergency_shutoffs") or [], ShutoffSchema,
+                                                     "emergency_shutoffs", "product", source, problems)]
     for shutoff in shutoffs:
         shutoff.setdefault("comment", None)
     try:
@@ -100,14 +89,17 @@ def parse_dataset(doc: Mapping[str, Any], registry: PluginRegistry, source: str 
     return Dataset(rules=rules, releases=releases, pins=pins, emergency_shutoffs=shutoffs, config=config)
 
 
-def _load_all(rows, schema, section, key, source, problems) -> list[dict]:
-    out = []
+def _load_each(rows, schema, section: str, key: str, source: str, problems: list[str]) -> Iterator[tuple[str, dict]]:
+    """``(where, loaded)`` for each row ``schema`` accepts; the errors of the others go to ``problems``.
+    ``where`` names the row (``source: section[i] 'key value'``) for further problems."""
     for i, row in enumerate(rows):
+        where = f"{source}: {_describe(section, i, row, key)}"
         try:
-            out.append(schema().load(row))
+            loaded = schema().load(row)
         except ValidationError as exc:
-            problems.extend(_errors(f"{source}: {_describe(section, i, row, key)}", exc.messages))
-    return out
+            problems.extend(_errors(where, exc.messages))
+            continue
+        yield where, loaded
 
 
 def load_dataset_file(path: str | Path, registry: PluginRegistry, validate_blobs: bool = True) -> Dataset:

@@ -10,6 +10,7 @@ whole update URL exactly as the public server does (same code path).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping
 
 from .blobs import Evaluation
@@ -42,7 +43,7 @@ class Engine:
             content_security_policy=self.settings.content_security_policy,
         )
         self.protocol = Protocol(lambda: self.holder.current, self.registry.query_normalizers,
-                                 self.registry.response_signers)
+                                 self.registry.response_signers, cache_size=self.settings.response_cache_size)
 
     # --- construction ----------------------------------------------------------------------
     @classmethod
@@ -78,8 +79,7 @@ class Engine:
         """An ``/update`` or ``/json`` request (path as sent on the wire), answered with every
         header the public server sends."""
         response = self.protocol.respond(decode_path(raw_path), query_string, user_agent)
-        response.headers = self.headers.apply(response.headers)
-        return response
+        return dataclasses.replace(response, headers=self.headers.apply(response.headers))
 
     def get(self, url: str, user_agent: str = "") -> Response:
         path, _, query_string = url.partition("?")

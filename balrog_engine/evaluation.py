@@ -32,7 +32,8 @@ def evaluate(snapshot: "Snapshot", query: UpdateQuery) -> Evaluation:
         return nothing
     mapping = rule.mapping
     if query.force is not Force.MAIN and rule.background_rate < 100:
-        if query.force is Force.FALLBACK or snapshot.roll() >= rule.background_rate:
+        # A rate of 0 always loses: no dice needed, so the answer stays cacheable.
+        if query.force is Force.FALLBACK or rule.background_rate <= 0 or snapshot.roll() >= rule.background_rate:
             if rule.fallback_mapping is None:
                 return nothing
             mapping = rule.fallback_mapping

@@ -56,6 +56,10 @@ class Response:
     content_type: str | None
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # For metrics and logs: what kind of answer this was, and for which product/channel.
+    outcome: str = "other"
+    product: str | None = None
+    channel: str | None = None
 
     @property
     def text(self) -> str:
@@ -112,8 +116,48 @@ def not_found() -> Response:
     return Response(404, TEXT_TYPE, NOT_FOUND_TEXT.encode())
 
 
+def _labelled(response: Response, outcome: str, query: UpdateQuery | None = None) -> Response:
+    response.outcome = outcome
+    if query is not None:
+        response.product, response.channel = query.product, query.channel
+    return response
+
+
 def _rule_headers(rule_id: str, data_version: str) -> list[tuple[str, str]]:
     return [("Rule-ID", rule_id), ("Rule-Data-Version", data_version)]
+
+
+class ResponseCache:
+    """Answers for identical requests, valid for one snapshot; bounded, oldest evicted first.
+
+    Most clients send byte-identical URLs, so this turns evaluation + rendering into one
+    dict lookup. It belongs to a snapshot: a swap starts an empty cache. Answers that
+    depended on the backgroundRate dice are never stored (each client gets its own roll).
+    """
+
+    def __init__(self, max_entries: int):
+        self.max_entries = max_entries
+        self._owner: object = None
+        self._entries: dict = {}
+
+    def get(self, snapshot: object, key) -> "Response | None":
+        if self._owner is not snapshot:
+            return None
+        return self._entries.get(key)
+
+    def put(self, snapshot: object, key, response: "Response") -> None:
+        if self._owner is not snapshot:
+            self._owner, self._entries = snapshot, {}
+        entries = self._entries
+        if len(entries) >= self.max_entries:
+            try:
+                del entries[next(iter(entries))]
+            except (StopIteration, KeyError, RuntimeError):  # another thread got there first
+                pass
+        entries[key] = response
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class Protocol:
@@ -124,19 +168,38 @@ class Protocol:
         snapshot: Callable[[], object],
         normalizers: Sequence[Callable[[UpdateQuery], UpdateQuery]] = (),
         signers: Sequence[Callable[[UpdateQuery, bytes], tuple[str, str] | None]] = (),
+        cache_size: int = 0,
     ):
         self._snapshot = snapshot
         self.normalizers = tuple(normalizers)
         self.signers = tuple(signers)
+        self.cache = ResponseCache(cache_size) if cache_size > 0 else None
 
     @staticmethod
     def handles(path: str) -> bool:
         return path.startswith("/update") or path.startswith("/json/")
 
     def respond(self, path: str | None, query_string: str = "", user_agent: str = "") -> Response:
-        """``path`` is the percent-decoded path (None when it was not UTF-8); ``query_string`` is raw."""
+        """``path`` is the percent-decoded path (None when it was not UTF-8); ``query_string`` is raw.
+
+        Responses are shared with the cache: callers must not modify them."""
         if path is None:
-            return Response(400, JSON_TYPE, UNICODE_ERROR.encode())
+            return Response(400, JSON_TYPE, UNICODE_ERROR.encode(), outcome="bad_request")
+        cache = self.cache
+        if cache is None:
+            return self._respond(path, query_string, user_agent)
+        snapshot = self._snapshot()
+        # Only Darwin targets look at the User-Agent, and only for "PPC".
+        key = (path, query_string, "PPC" in user_agent)
+        response = cache.get(snapshot, key)
+        if response is None:
+            snapshot.take_rolled()
+            response = self._respond(path, query_string, user_agent)
+            if not snapshot.take_rolled() and response.status < 500:
+                cache.put(snapshot, key, response)
+        return response
+
+    def _respond(self, path: str, query_string: str, user_agent: str) -> Response:
         if path.startswith("/update"):
             return self.respond_update(path, query_string, user_agent)
         if path.startswith("/json/"):
@@ -148,13 +211,13 @@ class Protocol:
         segments = path.split("/")
         matched = match_update_path(segments[2:]) if segments[1] == "update" else None
         if matched is None:
-            return Response(200, XML_TYPE, EMPTY_UPDATES.encode())
+            return Response(200, XML_TYPE, EMPTY_UPDATES.encode(), outcome="unrouted")
         protocol, fields = matched
         params = parse_query_string(query_string)
         try:
             validate_params(params, params_for("xml", protocol))
         except QueryError as exc:
-            return problem(400, exc.title, exc.detail)
+            return _labelled(problem(400, exc.title, exc.detail), "bad_request")
         query = build_update_query(protocol, fields, params, user_agent)
         for normalize in self.normalizers:
             query = normalize(query)
@@ -164,23 +227,24 @@ class Protocol:
             headers = _rule_headers(evaluation.rule_id, evaluation.rule_data_version)
             release = evaluation.release
             if release is None:
-                return Response(200, XML_TYPE, EMPTY_UPDATES.encode(), headers)
+                return Response(200, XML_TYPE, EMPTY_UPDATES.encode(), headers, "no_update", query.product,
+                                query.channel)
             if release.blob.content != "xml":
-                return text_error("Wrong blob type")
+                return _labelled(text_error("Wrong blob type"), "bad_request", query)
             body = xml_document(release.blob.render_xml(query, evaluation.update_type, snapshot))
         except (RuleError, BadRequest) as exc:
-            return text_error(exc.message)
+            return _labelled(text_error(exc.message), "bad_request", query)
         except (InvalidVersion, InvalidPin) as exc:
-            return text_error(str(exc))
+            return _labelled(text_error(str(exc)), "bad_request", query)
         if release.name == NIGHTLY_WORKAROUND_RELEASE and query.buildID in NIGHTLY_WORKAROUND_BUILDS:
             body = body.replace("\n", "").replace("    ", "")
         payload = body.encode("utf-8")
-        return Response(200, XML_TYPE, payload, headers + self._signature(query, payload))
+        return Response(200, XML_TYPE, payload, headers + self._signature(query, payload), "update", query.product,
+                        query.channel)
 
     # --- /json ----------------------------------------------------------------------------
     def respond_json(self, path: str, query_string: str) -> Response:
-        segments = path.split("/")
-        matched = match_json_path(segments[2:])
+        matched = match_json_path(path.split("/")[2:])
         if matched is None:
             return not_found()
         protocol, fields = matched
@@ -188,7 +252,7 @@ class Protocol:
         try:
             validate_params(params, params_for("json", protocol))
         except QueryError as exc:
-            return problem(400, exc.title, exc.detail)
+            return _labelled(problem(400, exc.title, exc.detail), "bad_request")
         query = build_json_query(protocol, fields, params)
         for normalize in self.normalizers:
             query = normalize(query)
@@ -198,15 +262,16 @@ class Protocol:
             release = evaluation.release
             if release is None or release.blob.content != "json":
                 # XML-only blobs answer 500 in the reference; "no update" is the honest answer.
-                return Response(404, HTML_TYPE, b"")
+                return Response(404, HTML_TYPE, b"", [], "no_update", query.product, query.channel)
             body = release.blob.render_json(query, snapshot)
         except (RuleError, BadRequest) as exc:
-            return text_error(exc.message)
+            return _labelled(text_error(exc.message), "bad_request", query)
         except (InvalidVersion, InvalidPin) as exc:
-            return text_error(str(exc))
+            return _labelled(text_error(str(exc)), "bad_request", query)
         payload = body.encode("utf-8")
         headers = _rule_headers(evaluation.rule_id, evaluation.rule_data_version)
-        return Response(200, JSON_TYPE, payload, headers + self._signature(query, payload))
+        return Response(200, JSON_TYPE, payload, headers + self._signature(query, payload), "update", query.product,
+                        query.channel)
 
     def _signature(self, query: UpdateQuery, payload: bytes) -> list[tuple[str, str]]:
         for sign in self.signers:

@@ -148,6 +148,12 @@ class RuleIndex:
     def __len__(self) -> int:
         return len(self.rules)
 
+    def products(self) -> set:
+        return set(self._by_product)
+
+    def channels(self) -> set:
+        return {r.channel for r in self.rules}
+
     def candidates(self, product: str, channel: str, fallback: str) -> tuple[CompiledRule, ...]:
         key = (product, channel)
         found = self._memo.get(key)

@@ -4,7 +4,9 @@ Blob schemas belong to their blob-type plugins; this module validates what the c
 """
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
+
+from .blob_fields import StrictSchema
 
 _ALIAS = validate.Regexp(r"^[a-zA-Z][a-zA-Z0-9-]*$", error="must start with a letter and contain only letters, digits and '-'")
 
@@ -13,10 +15,7 @@ def _string(length: int, **kw):
     return fields.String(allow_none=True, validate=validate.Length(max=length), **kw)
 
 
-class RuleSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class RuleSchema(StrictSchema):
     rule_id = fields.Integer(required=True, strict=True)
     alias = fields.String(allow_none=True, validate=[validate.Length(max=50), _ALIAS])
     priority = fields.Integer(required=True, strict=True)
@@ -42,10 +41,7 @@ class RuleSchema(Schema):
     data_version = fields.Integer(strict=True, load_default=1)
 
 
-class PinSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class PinSchema(StrictSchema):
     product = fields.String(required=True, validate=validate.Length(min=1, max=100))
     channel = fields.String(required=True, validate=validate.Length(min=1, max=75))
     version = fields.String(required=True, validate=validate.Regexp(r"^\d+\.(\d+\.)?$", error="must look like 102. or 102.1."))
@@ -53,24 +49,18 @@ class PinSchema(Schema):
     data_version = fields.Integer(strict=True, load_default=1)
 
 
-class ShutoffSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class ShutoffSchema(StrictSchema):
     product = fields.String(required=True, validate=validate.Length(min=1, max=100))
     channel = fields.String(required=True, validate=validate.Length(min=1, max=75))
     comment = fields.String(allow_none=True)
     data_version = fields.Integer(strict=True, load_default=1)
 
 
-class ReleaseRecordSchema(Schema):
+class ReleaseRecordSchema(StrictSchema):
     """The envelope of a release in a dataset; the blob itself is checked by its blob type.
 
     The blob's own ``name`` may differ from the release name: the reference stores such
     releases (recorded scenarios have them), so datasets must load them."""
-
-    class Meta:
-        unknown = RAISE
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     product = fields.String(allow_none=True, validate=validate.Length(max=100))
@@ -79,9 +69,6 @@ class ReleaseRecordSchema(Schema):
     read_only = fields.Boolean(load_default=False)
 
 
-class ConfigSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class ConfigSchema(StrictSchema):
     allowlisted_domains = fields.Dict(keys=fields.String(), values=fields.Raw())
     special_force_hosts = fields.List(fields.String())

@@ -65,7 +65,21 @@ class Snapshot:
         self.change_counter = change_counter
         self.built_at = time.time()
         self.load_errors = tuple(load_errors)
-        self.roll = roll or (lambda: random.randrange(100))
+        self._roll = roll or (lambda: random.randrange(100))
+        self._dice = threading.local()
+        self.known_products = frozenset(p for p in self.index.products() if p is not None)
+        self.known_channels = frozenset(c for c in self.index.channels() if c is not None and "*" not in c)
+
+    def roll(self) -> int:
+        """The backgroundRate dice. Remembered per thread so callers know an answer was random."""
+        self._dice.rolled = True
+        return self._roll()
+
+    def take_rolled(self) -> bool:
+        """True if the dice were rolled on this thread since the last call (and forget it)."""
+        rolled = getattr(self._dice, "rolled", False)
+        self._dice.rolled = False
+        return rolled
 
     # --- RenderContext ---------------------------------------------------------------------
     def release(self, name: str) -> Release | None:

@@ -8,6 +8,7 @@ with history come later and extend this class.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -18,6 +19,17 @@ RULE_COLUMNS: tuple[str, ...] = (
     "instructionSet", "jaws", "mig64", "distribution", "distVersion", "headerArchitecture",
     "comment", "data_version",
 )
+
+
+#: Rule columns that are SQL booleans: they read back as ``True``/``False`` whatever was written.
+BOOLEAN_RULE_COLUMNS: tuple[str, ...] = ("jaws", "mig64")
+
+
+class DatasetRejected(ValueError):
+    """Raised by :meth:`Storage.replace_all` when a dataset breaks a uniqueness rule (two
+    rules with one id or alias, two releases with one name, two shutoffs or pins for one
+    key, …). Nothing has been replaced when it is raised. A ``ValueError``, so callers that
+    catch that keep working."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,8 @@ class Storage:
 
     # --- write side (first cut) ----------------------------------------------------------
     def replace_all(self, dataset: Dataset) -> None:
-        """Replace every table with ``dataset`` in one transaction."""
+        """Replace every table with ``dataset`` in one transaction. A dataset that breaks a
+        uniqueness rule raises :class:`DatasetRejected` and leaves the old contents in place."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -98,3 +111,77 @@ def normalise_rule(row: Mapping[str, Any]) -> dict:
     if rule["data_version"] is None:
         rule["data_version"] = 1
     return rule
+
+
+# --- row helpers shared by backends ---------------------------------------------------------------
+# Both built-in backends turn a Dataset into the same rows, so that they hand back identical
+# values (the shared contract tests hold for both).
+
+def normalise_rules(rows: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """:func:`normalise_rule` for every row; rules without a ``rule_id`` are numbered after the
+    highest given one, in order. (Done before writing rather than left to a database
+    sequence: PostgreSQL rejects an explicit NULL primary key in a batch.)"""
+    rules = [normalise_rule(row) for row in rows]
+    next_id = max((rule["rule_id"] for rule in rules if rule["rule_id"] is not None), default=0) + 1
+    for rule in rules:
+        if rule["rule_id"] is None:
+            rule["rule_id"] = next_id
+            next_id += 1
+    return rules
+
+
+def booleans_as_bool(rule: dict) -> dict:
+    """``rule`` with its non-NULL :data:`BOOLEAN_RULE_COLUMNS` turned into bools, as SQL
+    Boolean columns read back (changed in place and returned)."""
+    for column in BOOLEAN_RULE_COLUMNS:
+        if rule[column] is not None:
+            rule[column] = bool(rule[column])
+    return rule
+
+
+def release_row(release: StoredRelease) -> dict:
+    """The stored form of a release: its blob as compact JSON text (:func:`dump_json`)."""
+    return {
+        "name": release.name,
+        "product": release.product,
+        "data": dump_json(release.data),
+        "data_version": release.data_version,
+        "read_only": bool(release.read_only),
+    }
+
+
+def stored_release(row: Mapping[str, Any]) -> StoredRelease:
+    """The inverse of :func:`release_row`."""
+    return StoredRelease(
+        name=row["name"],
+        product=row["product"],
+        data=json.loads(row["data"]),
+        data_version=row["data_version"],
+        read_only=bool(row["read_only"]),
+    )
+
+
+def shutoff_row(row: Mapping[str, Any]) -> dict:
+    """An emergency-shutoff row with exactly its columns (``data_version`` defaults to 1)."""
+    return {
+        "product": row["product"],
+        "channel": row["channel"],
+        "comment": row.get("comment"),
+        "data_version": row.get("data_version") or 1,
+    }
+
+
+def pin_row(row: Mapping[str, Any]) -> dict:
+    """A pinnable-release row with exactly its columns (``data_version`` defaults to 1)."""
+    return {
+        "product": row["product"],
+        "channel": row["channel"],
+        "version": row["version"],
+        "mapping": row["mapping"],
+        "data_version": row.get("data_version") or 1,
+    }
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON text, as blobs and settings are stored (key order preserved)."""
+    return json.dumps(value, separators=(",", ":"))

@@ -30,8 +30,12 @@ from balrog_engine import (
     BlobType,
     InvalidPin,
     InvalidVersion,
+    KeyedMap,
     MozillaVersion,
+    PlatformEntry as PlatformEntryField,  # this module's PlatformEntry is the indexed platform
     Serve,
+    StrictBoolean,
+    StrictNumber,
     XmlParts,
     apply_force,
     channel_matches,
@@ -39,8 +43,11 @@ from balrog_engine import (
     compile_string_expression,
     compile_version_expression,
     hookimpl,
+    name_field,
     parse_mozilla,
     parse_pin,
+    product_field,
+    schema_version_field,
 )
 
 # --- per-version differences ----------------------------------------------------------------
@@ -105,28 +112,6 @@ FLAVORS: dict[int, Flavor] = {
 
 # --- schema -----------------------------------------------------------------------------------
 
-class _StrictBoolean(fields.Field):
-    """A JSON boolean (marshmallow's Boolean also takes "yes", 1, …)."""
-
-    def __init__(self, allow_ints: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.allow_ints = allow_ints
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool):
-            return value
-        if self.allow_ints and type(value) is int and value in (0, 1):
-            return bool(value)
-        raise ValidationError("Not a valid boolean.")
-
-
-class _JsonNumber(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value
-        raise ValidationError("Not a valid number.")
-
-
 class _DigitsOrNumber(fields.Field):
     """buildID and filesize: a non-negative integer or a string of digits."""
 
@@ -136,43 +121,6 @@ class _DigitsOrNumber(fields.Field):
         if isinstance(value, str) and value.isdigit() and value.isascii():
             return value
         raise ValidationError("Must be a string of digits or a non-negative integer.")
-
-
-class _Map(fields.Field):
-    """``{key: value}`` with every value checked by ``values``; errors are keyed by the map key,
-    so paths read ``platforms.<target>.locales.<locale>…`` (marshmallow's Dict adds a ``value`` level)."""
-
-    def __init__(self, values: fields.Field, **kwargs):
-        super().__init__(**kwargs)
-        self.values = values
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, Mapping):
-            raise ValidationError("Not a valid mapping type.")
-        out, errors = {}, {}
-        for key, item in value.items():
-            try:
-                out[key] = self.values.deserialize(item)
-            except ValidationError as exc:
-                errors[key] = exc.messages
-        if errors:
-            raise ValidationError(errors)
-        return out
-
-
-class _Either(fields.Field):
-    """One of two nested schemas, chosen by the presence of a discriminating key."""
-
-    def __init__(self, key: str, when_present: type[Schema], otherwise: type[Schema], **kwargs):
-        super().__init__(**kwargs)
-        self.key = key
-        self.present = fields.Nested(when_present)
-        self.absent = fields.Nested(otherwise)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, Mapping) and self.key in value:
-            return self.present.deserialize(value)
-        return self.absent.deserialize(value)
 
 
 class _UpdateLine(fields.Field):
@@ -208,20 +156,19 @@ _ForSchema = _strict("UpdateLineFor", {
 _FieldsSchema = _strict("UpdateLineFields", {
     "type": _text(validate=validate.OneOf(["minor", "major"])),
     "detailsURL": _text(), "actions": _text(), "openURL": _text(), "notificationURL": _text(),
-    "alertURL": _text(), "showPrompt": _StrictBoolean(), "showNeverForVersion": _StrictBoolean(),
-    "promptWaitTime": _JsonNumber(),
-    "disableBITS": _StrictBoolean(validate=validate.Equal(True)),
-    "disableBackgroundUpdates": _StrictBoolean(validate=validate.Equal(True)),
+    "alertURL": _text(), "showPrompt": StrictBoolean(), "showNeverForVersion": StrictBoolean(),
+    "promptWaitTime": StrictNumber(),
+    "disableBITS": StrictBoolean(validate=validate.Equal(True)),
+    "disableBackgroundUpdates": StrictBoolean(validate=validate.Equal(True)),
     # Not in the spec's table, but real V9 blobs set it and the reference prints it.
-    "isOSUpdate": _StrictBoolean(),
+    "isOSUpdate": StrictBoolean(),
 })
 _GroupSchema = _strict("UpdateLineGroup", {
     "for": fields.Nested(_ForSchema, required=True), "fields": fields.Nested(_FieldsSchema, required=True),
 })
-_AliasSchema = _strict("PlatformAlias", {"alias": _text(required=True, validate=validate.Length(min=1))})
 _ByTypeNames = _strict("NamesByType", {"complete": _text(), "partial": _text()})
-_ByFromNames = _strict("NamesByFrom", {"completes": _Map(_text()), "partials": _Map(_text())})
-_UrlBlock = _strict("FileUrlsBlock", {"completes": _Map(_text()), "partials": _Map(_text())})
+_ByFromNames = _strict("NamesByFrom", {"completes": KeyedMap(_text()), "partials": KeyedMap(_text())})
+_UrlBlock = _strict("FileUrlsBlock", {"completes": KeyedMap(_text()), "partials": KeyedMap(_text())})
 
 
 def _patch_schema(version: int, complete_of_single: bool) -> type[Schema]:
@@ -242,15 +189,15 @@ def _patch_schema(version: int, complete_of_single: bool) -> type[Schema]:
 
 def _top_field(name: str, flavor: Flavor) -> fields.Field:
     if name in ("showPrompt", "showNeverForVersion", "oldVersionSpecialCases"):
-        return _StrictBoolean()
+        return StrictBoolean()
     if name == "fakePartials":
-        return _StrictBoolean(allow_ints=True)  # stored as 0/1 in real V1 blobs
+        return StrictBoolean(allow_ints=True)  # stored as 0/1 in real V1 blobs
     if name == "promptWaitTime":
-        return _JsonNumber()
+        return StrictNumber()
     if name == "updateLine":
         return _UpdateLine()
     if name == "fileUrls":
-        return _Map(fields.Nested(_UrlBlock) if flavor.url_style == "blocks" else _text())
+        return KeyedMap(fields.Nested(_UrlBlock) if flavor.url_style == "blocks" else _text())
     if name in ("ftpFilenames", "bouncerProducts"):
         return fields.Nested(_ByTypeNames if flavor.url_style == "by_type" else _ByFromNames)
     return _text()
@@ -262,7 +209,7 @@ def build_schema(flavor: Flavor) -> type[Schema]:
     locale_spec: dict[str, fields.Field] = {"buildID": _DigitsOrNumber()}
     locale_spec.update({key: _text() for key in flavor.version_keys})
     if 2 <= v <= 8:
-        locale_spec["isOSUpdate"] = _StrictBoolean()
+        locale_spec["isOSUpdate"] = StrictBoolean()
     if flavor.single_patches:
         locale_spec["complete"] = fields.Nested(_patch_schema(v, complete_of_single=True))
         locale_spec["partial"] = fields.Nested(_patch_schema(v, complete_of_single=False))
@@ -273,14 +220,14 @@ def build_schema(flavor: Flavor) -> type[Schema]:
     locale_schema = _strict(f"LocaleV{v}", locale_spec)
     platform_schema = _strict(f"PlatformV{v}", {
         "buildID": _DigitsOrNumber(), "OS_FTP": _text(), "OS_BOUNCER": _text(),
-        "locales": _Map(fields.Nested(locale_schema)),
+        "locales": KeyedMap(fields.Nested(locale_schema)),
     })
     spec: dict[str, fields.Field] = {
-        "name": _text(required=True, validate=validate.Length(min=1, max=100)),
-        "schema_version": fields.Integer(required=True, strict=True, validate=validate.Equal(v)),
-        "product": _text(validate=validate.Length(min=1, max=100)),
+        "name": name_field(),
+        "schema_version": schema_version_field(v),
+        "product": product_field(),
         "hashFunction": _text(),
-        "platforms": _Map(_Either("alias", _AliasSchema, platform_schema)),
+        "platforms": KeyedMap(PlatformEntryField(platform_schema)),
     }
     spec.update({name: _top_field(name, flavor) for name in flavor.top_fields})
 

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields
 
-from balrog_engine import BlobType, Serve, XmlParts, hookimpl
+from balrog_engine import (
+    BlobType,
+    Serve,
+    StrictSchema,
+    XmlParts,
+    hookimpl,
+    name_field,
+    product_field,
+    schema_version_field,
+)
 
 
-class DesupportSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    schema_version = fields.Integer(required=True, strict=True, validate=validate.Equal(50))
-    product = fields.String(validate=validate.Length(min=1, max=100))
+class DesupportSchema(StrictSchema):
+    name = name_field()
+    schema_version = schema_version_field(50)
+    product = product_field()
     detailsUrl = fields.String(required=True)
     displayVersion = fields.String(required=True)
 

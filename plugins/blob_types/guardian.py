@@ -12,13 +12,17 @@ from typing import Any, Mapping
 
 from marshmallow import fields
 
-from balrog_engine import BlobType, RenderContext, Serve, UpdateQuery, hookimpl, parse_loose
-
-from .gmp import (
+from balrog_engine import (
+    BlobType,
     KeyedMap,
+    RenderContext,
+    Serve,
     StrictBoolean,
     StrictSchema,
+    UpdateQuery,
+    hookimpl,
     name_field,
+    parse_loose,
     product_field,
     schema_version_field,
     uri_field,

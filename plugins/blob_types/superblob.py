@@ -22,9 +22,21 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from balrog_engine import BlobType, Release, RenderContext, UpdateQuery, XmlParts, hookimpl
-
-from .gmp import ADDONS_FOOTER, ADDONS_HEADER, AddonListBlob, StrictSchema, name_field, product_field, schema_version_field
+from balrog_engine import (
+    ADDONS_FOOTER,
+    ADDONS_HEADER,
+    AddonListBlob,
+    BlobType,
+    Release,
+    RenderContext,
+    StrictSchema,
+    UpdateQuery,
+    XmlParts,
+    hookimpl,
+    name_field,
+    product_field,
+    schema_version_field,
+)
 
 
 def _names_field() -> fields.List:

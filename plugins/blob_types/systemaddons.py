@@ -11,34 +11,28 @@ from typing import Any, Mapping
 
 from marshmallow import ValidationError, fields, validates_schema
 
-from balrog_engine import RenderContext, UpdateQuery, XmlParts, hookimpl
-
-from .gmp import (
+from balrog_engine import (
     ADDONS_FOOTER,
     ADDONS_HEADER,
+    AddonFileSchema,
     AddonListBlob,
     KeyedMap,
     PlatformEntry,
+    RenderContext,
     StrictBoolean,
-    StrictNumber,
     StrictSchema,
-    build_addon_index,
+    UpdateQuery,
+    XmlParts,
+    hookimpl,
     name_field,
     product_field,
     schema_version_field,
-    uri_field,
 )
-
-
-class SystemAddonFileSchema(StrictSchema):
-    fileUrl = uri_field(required=True)
-    filesize = StrictNumber(required=True)
-    hashValue = fields.String(required=True)
 
 
 class SystemAddonSchema(StrictSchema):
     version = fields.String(required=True)
-    platforms = KeyedMap(PlatformEntry(SystemAddonFileSchema))
+    platforms = KeyedMap(PlatformEntry(AddonFileSchema))
 
 
 class SystemAddonsSchema(StrictSchema):
@@ -72,12 +66,12 @@ class SystemAddonsBlob(AddonListBlob):
     schema_version = 5000
     content = "xml"
     schema = SystemAddonsSchema
+    addons_field = "addons"
+    with_mirrors = False
 
     def __init__(self, name: str, data: Mapping[str, Any]):
         super().__init__(name, data)
         self._uninstall = bool(data.get("uninstall", False))
-        # Without a hashFunction no line can be printed (the reference crashes): none are.
-        self._index = build_addon_index(data.get("addons"), data.get("hashFunction"), with_mirrors=False)
 
     def render_xml(self, query: UpdateQuery, update_type: str | None, ctx: RenderContext) -> XmlParts:
         lines = self.addon_lines(query.buildTarget, query.product, ctx)

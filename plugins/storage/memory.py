@@ -13,10 +13,22 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from balrog_engine import hookimpl
-from balrog_engine.storage import Dataset, Storage, StoredRelease, normalise_rule
+from balrog_engine.storage import (
+    Dataset,
+    DatasetRejected,
+    Storage,
+    StoredRelease,
+    booleans_as_bool,
+    dump_json,
+    normalise_rules,
+    pin_row,
+    release_row,
+    shutoff_row,
+    stored_release,
+)
 
 #: Written as ``changed_by`` in the history rows that :meth:`MemoryStorage.replace_all` creates.
 LOAD_USER = "balrog-load"
@@ -54,7 +66,7 @@ class MemoryStorage(Storage):
         with self._lock:
             stored = self._tables.releases
             rows = [stored[name] for name in set(names) if name in stored]
-        return {row["name"]: _stored_release(row) for row in rows}  # parse outside the lock
+        return {row["name"]: stored_release(row) for row in rows}  # parse outside the lock
 
     def release_summaries(self) -> list[dict]:
         with self._lock:
@@ -85,7 +97,7 @@ class MemoryStorage(Storage):
     # --- write side ------------------------------------------------------------------------
     def replace_all(self, dataset: Dataset) -> None:
         """Build the new tables completely, then swap them in: a dataset that breaks a
-        uniqueness rule raises :class:`ValueError` before anything is replaced."""
+        uniqueness rule raises :class:`DatasetRejected` before anything is replaced."""
         with self._lock:
             tables = self._build_tables(dataset)
             self._tables = tables
@@ -93,18 +105,18 @@ class MemoryStorage(Storage):
 
     def _build_tables(self, dataset: Dataset) -> _Tables:
         tables = _Tables()
-        for rule in _rules_with_ids(dataset.rules):
-            _put(tables.rules, rule["rule_id"], rule, "rule_id")
+        for rule in normalise_rules(dataset.rules):
+            _put(tables.rules, rule["rule_id"], booleans_as_bool(rule), "rule_id")
         _check_unique_aliases(tables.rules.values())
         for release in dataset.releases:
-            _put(tables.releases, release.name, _release_row(release), "release name")
+            _put(tables.releases, release.name, release_row(release), "release name")
         for row in dataset.emergency_shutoffs:
-            shutoff = _shutoff_row(row)
+            shutoff = shutoff_row(row)
             _put(tables.shutoffs, (shutoff["product"], shutoff["channel"]), shutoff, "shutoff")
         for row in dataset.pins:
-            pin = _pin_row(row)
+            pin = pin_row(row)
             _put(tables.pins, (pin["product"], pin["channel"], pin["version"]), pin, "pin")
-        tables.settings = {key: _dump(value) for key, value in dataset.config.items()}
+        tables.settings = {key: dump_json(value) for key, value in dataset.config.items()}
         tables.history = self._load_history(tables.rules.values())
         return tables
 
@@ -122,24 +134,8 @@ class MemoryStorage(Storage):
 # --- rows ---------------------------------------------------------------------------------------
 def _put(table: dict, key: Any, row: dict, what: str) -> None:
     if key in table:
-        raise ValueError(f"dataset rejected: duplicate {what} {key!r}")
+        raise DatasetRejected(f"dataset rejected: duplicate {what} {key!r}")
     table[key] = row
-
-
-def _rules_with_ids(rules: Iterable[Mapping[str, Any]]) -> list[dict]:
-    """Normalised rules as the SQL backend would return them; those without an id are
-    numbered after the highest given one (the SQL backend does the same)."""
-    rows = [normalise_rule(rule) for rule in rules]
-    for row in rows:  # SQL Boolean columns read back as bools, whatever was written
-        for column in ("jaws", "mig64"):
-            if row[column] is not None:
-                row[column] = bool(row[column])
-    next_id = max((row["rule_id"] for row in rows if row["rule_id"] is not None), default=0) + 1
-    for row in rows:
-        if row["rule_id"] is None:
-            row["rule_id"] = next_id
-            next_id += 1
-    return rows
 
 
 def _check_unique_aliases(rules: Iterable[dict]) -> None:
@@ -147,51 +143,8 @@ def _check_unique_aliases(rules: Iterable[dict]) -> None:
     for rule in rules:
         alias = rule["alias"]
         if alias is not None and alias in seen:
-            raise ValueError(f"dataset rejected: duplicate rule alias {alias!r}")
+            raise DatasetRejected(f"dataset rejected: duplicate rule alias {alias!r}")
         seen.add(alias)
-
-
-def _release_row(release: StoredRelease) -> dict:
-    return {
-        "name": release.name,
-        "product": release.product,
-        "data": _dump(release.data),
-        "data_version": release.data_version,
-        "read_only": bool(release.read_only),
-    }
-
-
-def _shutoff_row(row: Mapping[str, Any]) -> dict:
-    return {
-        "product": row["product"],
-        "channel": row["channel"],
-        "comment": row.get("comment"),
-        "data_version": row.get("data_version") or 1,
-    }
-
-
-def _pin_row(row: Mapping[str, Any]) -> dict:
-    return {
-        "product": row["product"],
-        "channel": row["channel"],
-        "version": row["version"],
-        "mapping": row["mapping"],
-        "data_version": row.get("data_version") or 1,
-    }
-
-
-def _stored_release(row: Mapping[str, Any]) -> StoredRelease:
-    return StoredRelease(
-        name=row["name"],
-        product=row["product"],
-        data=json.loads(row["data"]),
-        data_version=row["data_version"],
-        read_only=row["read_only"],
-    )
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 @hookimpl

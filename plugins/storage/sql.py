@@ -44,7 +44,20 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from balrog_engine import hookimpl
-from balrog_engine.storage import RULE_COLUMNS, Dataset, Storage, StoredRelease, normalise_rule
+from balrog_engine.storage import (
+    RULE_COLUMNS,
+    Dataset,
+    DatasetRejected,
+    Storage,
+    StoredRelease,
+    booleans_as_bool,
+    dump_json,
+    normalise_rules,
+    pin_row,
+    release_row,
+    shutoff_row,
+    stored_release,
+)
 
 #: Written as ``changed_by`` in the history rows that :meth:`SQLStorage.replace_all` creates.
 LOAD_USER = "balrog-load"
@@ -182,7 +195,7 @@ class SQLStorage(Storage):
             for chunk in _chunks(sorted(set(names)), NAME_CHUNK):
                 query = select(releases).where(releases.c.name.in_(chunk))
                 for row in conn.execute(query).mappings():
-                    found[row["name"]] = _stored_release(row)
+                    found[row["name"]] = stored_release(row)
         return found
 
     def release_summaries(self) -> list[dict]:
@@ -232,7 +245,7 @@ class SQLStorage(Storage):
         """Swap the whole database for ``dataset`` in one transaction.
 
         A dataset that breaks a uniqueness rule (two releases with one name, two rules with
-        one id or alias, …) raises :class:`ValueError` and leaves the old contents in place.
+        one id or alias, …) raises :class:`DatasetRejected` and leaves the old contents in place.
         """
         self._ensure_schema()
         try:
@@ -242,7 +255,7 @@ class SQLStorage(Storage):
                 _write_dataset(conn, dataset)
                 _bump_counter(conn)
         except IntegrityError as exc:
-            raise ValueError(f"dataset rejected by the database: {exc.orig}") from exc
+            raise DatasetRejected(f"dataset rejected by the database: {exc.orig}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -320,16 +333,15 @@ def _seed_counter(engine: Engine) -> None:
 
 # --- writing -------------------------------------------------------------------------------------
 def _write_dataset(conn: Connection, dataset: Dataset) -> None:
-    rule_rows = [normalise_rule(rule) for rule in dataset.rules]
-    _assign_missing_rule_ids(rule_rows)
+    rule_rows = normalise_rules(dataset.rules)
     timestamp = int(time.time() * 1000)
     history_rows = [{**rule, "changed_by": LOAD_USER, "timestamp": timestamp} for rule in rule_rows]
     _insert_many(conn, rules, rule_rows)
     _insert_many(conn, rules_history, history_rows)
-    _insert_many(conn, releases, [_release_row(release) | {"position": i} for i, release in enumerate(dataset.releases)])
-    _insert_many(conn, emergency_shutoffs, [_shutoff_row(row) for row in dataset.emergency_shutoffs])
-    _insert_many(conn, pinnable_releases, [_pin_row(row) for row in dataset.pins])
-    _insert_many(conn, settings, [{"key": k, "value": _dump(v)} for k, v in dataset.config.items()])
+    _insert_many(conn, releases, [release_row(release) | {"position": i} for i, release in enumerate(dataset.releases)])
+    _insert_many(conn, emergency_shutoffs, [shutoff_row(row) for row in dataset.emergency_shutoffs])
+    _insert_many(conn, pinnable_releases, [pin_row(row) for row in dataset.pins])
+    _insert_many(conn, settings, [{"key": k, "value": dump_json(v)} for k, v in dataset.config.items()])
 
 
 def _insert_many(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
@@ -343,66 +355,9 @@ def _bump_counter(conn: Connection) -> None:
     conn.execute(update(change_counter).where(change_counter.c.id == 1).values(value=change_counter.c.value + 1))
 
 
-def _assign_missing_rule_ids(rule_rows: list[dict]) -> None:
-    """Number rules without an id after the highest given one. Done here rather than left to
-    the database because PostgreSQL rejects an explicit NULL primary key in a batch."""
-    next_id = max((r["rule_id"] for r in rule_rows if r["rule_id"] is not None), default=0) + 1
-    for row in rule_rows:
-        if row["rule_id"] is None:
-            row["rule_id"] = next_id
-            next_id += 1
-
-
-def _release_row(release: StoredRelease) -> dict:
-    return {
-        "name": release.name,
-        "product": release.product,
-        "data": _dump(release.data),
-        "data_version": release.data_version,
-        "read_only": bool(release.read_only),
-    }
-
-
-def _shutoff_row(row: Mapping[str, Any]) -> dict:
-    return {
-        "product": row["product"],
-        "channel": row["channel"],
-        "comment": row.get("comment"),
-        "data_version": row.get("data_version") or 1,
-    }
-
-
-def _pin_row(row: Mapping[str, Any]) -> dict:
-    return {
-        "product": row["product"],
-        "channel": row["channel"],
-        "version": row["version"],
-        "mapping": row["mapping"],
-        "data_version": row.get("data_version") or 1,
-    }
-
-
 # --- reading ---------------------------------------------------------------------------------------
 def _rule_dict(row: Mapping[str, Any]) -> dict:
-    rule = {column: row[column] for column in RULE_COLUMNS}
-    for column in ("jaws", "mig64"):
-        if rule[column] is not None:
-            rule[column] = bool(rule[column])
-    return rule
-
-
-def _stored_release(row: Mapping[str, Any]) -> StoredRelease:
-    return StoredRelease(
-        name=row["name"],
-        product=row["product"],
-        data=json.loads(row["data"]),
-        data_version=row["data_version"],
-        read_only=bool(row["read_only"]),
-    )
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return booleans_as_bool({column: row[column] for column in RULE_COLUMNS})
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

@@ -1,14 +1,27 @@
-"""Shared helpers for blob-type unit tests: a tiny RenderContext and document assembly."""
+"""Shared helpers for blob-type unit tests: tiny RenderContexts, document assembly, and the
+blobs of the shared datasets.
+
+``@pytest.mark.shared_blobs(*schema_versions)`` parametrizes a test's ``data`` argument with
+every release blob of those schema versions in the shared datasets, the bench dataset and
+the conformance scenarios (ids ``<file stem>:<release name>``).
+"""
 from __future__ import annotations
 
+import copy
+import glob
+import json
 import re
+from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import pytest
 
-from balrog_engine import Release, Serve, UpdateQuery, XmlParts
+from balrog_engine import BlobValidationError, Evaluation, Release, Serve, UpdateQuery, XmlParts
+from balrog_engine.allowlist import Allowlist
+
+SHARED = Path("/work/shared")
 
 # The configuration of blob-types.md §3.7.
 SPEC_ALLOWLIST = {
@@ -41,6 +54,43 @@ class FakeContext:
         raise AssertionError("not used")
 
 
+class AllowlistContext:
+    """A RenderContext on the engine's real :class:`Allowlist`, with releases by name and,
+    when ``rules`` is given, a one-rule-per-product ``evaluate``.
+
+    ``rules`` maps a product to (release name, update_type); evaluation runs the release's
+    serve check like the real one does, and records each query in ``evaluated``. Without
+    ``rules`` (blob types that never evaluate rules) ``evaluate`` fails the test.
+    """
+
+    special_force_hosts = ()
+
+    def __init__(self, allowlist: Mapping[str, Any], releases: Iterable[Release] = (),
+                 rules: dict[str, tuple[str, str]] | None = None):
+        self.allowlist = Allowlist(allowlist)
+        self.releases = {r.name: r for r in releases}
+        self.rules = rules
+        self.evaluated: list[UpdateQuery] = []
+
+    def release(self, name):
+        return self.releases.get(name)
+
+    def evaluate(self, query):
+        if self.rules is None:
+            raise AssertionError("this blob type never evaluates rules")
+        self.evaluated.append(query)
+        if query.product not in self.rules:
+            return Evaluation(None)
+        name, update_type = self.rules[query.product]
+        release = self.releases.get(name)
+        if release is None or release.blob.should_serve(query, self) is Serve.NO:
+            return Evaluation(None, update_type, "1", "1")
+        return Evaluation(release, update_type, "1", "1")
+
+    def is_forbidden(self, url, product):
+        return self.allowlist.is_forbidden(url, product)
+
+
 def document(parts: XmlParts) -> str:
     text = "\n".join(('<?xml version="1.0"?>', "<updates>", parts.header, *parts.lines, parts.footer, "</updates>"))
     return re.sub(r"&(?!amp;)", "&amp;", text)
@@ -59,7 +109,45 @@ def query(product="Firefox", version="1.0", build_id="1", target="p", locale="l"
                        channel=channel, **kw)
 
 
+def refusal(blob_type, data: Mapping[str, Any], mutate=None) -> str:
+    """The text of the :class:`BlobValidationError` that ``blob_type`` raises for a deep copy of
+    ``data`` changed by ``mutate``; fails the test if the document is accepted."""
+    data = copy.deepcopy(data)
+    if mutate is not None:
+        mutate(data)
+    with pytest.raises(BlobValidationError) as info:
+        blob_type.validate(data)
+    return str(info.value)
+
+
 @pytest.fixture
 def kit() -> SimpleNamespace:
     """The helpers above, for test modules (conftest modules are not importable by name)."""
-    return SimpleNamespace(FakeContext=FakeContext, document=document, answer=answer, query=query, EMPTY=EMPTY)
+    return SimpleNamespace(FakeContext=FakeContext, AllowlistContext=AllowlistContext, document=document,
+                           answer=answer, query=query, refusal=refusal, EMPTY=EMPTY)
+
+
+# --- the shared datasets --------------------------------------------------------------------------
+
+def shared_blobs(schema_versions: Iterable[int]) -> list:
+    """``pytest.param(blob)`` for every release of ``schema_versions`` in the shared data."""
+    wanted = set(schema_versions)
+    files = sorted(glob.glob(str(SHARED / "datasets" / "*.json"))) + [str(SHARED / "bench" / "dataset.json")]
+    files += sorted(glob.glob(str(SHARED / "conformance" / "*.json")))
+    params = []
+    for path in files:
+        for release in json.loads(Path(path).read_text()).get("releases", []):
+            if release["data"].get("schema_version") in wanted:
+                params.append(pytest.param(release["data"], id=f"{Path(path).stem}:{release['name']}"))
+    return params
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "shared_blobs(*schema_versions): parametrize `data` with those blobs of the shared data")
+
+
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("shared_blobs")
+    if marker is not None:
+        metafunc.parametrize("data", shared_blobs(marker.args))

@@ -7,9 +7,6 @@ document assembly identical to the core's.
 from __future__ import annotations
 
 import copy
-import glob
-import json
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +14,6 @@ from balrog_engine import BadRequest, BlobValidationError, Force, Serve
 from balrog_plugins.blob_types.apprelease import APP_RELEASE_TYPES, balrog_blob_types
 
 TYPES = {cls.schema_version: cls for cls in APP_RELEASE_TYPES}
-SHARED = Path("/work/shared")
 
 
 def blob(data):
@@ -799,18 +795,7 @@ def test_schema_version_must_match_the_type():
 
 # --- every app-release blob in the shared data --------------------------------------------------------
 
-def _shared_blobs():
-    files = sorted(glob.glob(str(SHARED / "datasets" / "*.json"))) + [str(SHARED / "bench" / "dataset.json")] \
-        + sorted(glob.glob(str(SHARED / "conformance" / "*.json")))
-    for path in files:
-        if not Path(path).exists():
-            continue
-        for release in json.loads(Path(path).read_text()).get("releases", []):
-            if release["data"].get("schema_version") in TYPES:
-                yield pytest.param(release["data"], id=f"{Path(path).stem}:{release['name']}")
-
-
-@pytest.mark.parametrize("data", list(_shared_blobs()))
+@pytest.mark.shared_blobs(*TYPES)
 def test_shared_blobs_validate_and_index(data):
     TYPES[data["schema_version"]].validate(data)
     TYPES[data["schema_version"]](data["name"], data)

@@ -1,10 +1,6 @@
 """The desupport blob (schema 50): always served, one `unsupported` line (blob-types.md §4)."""
 from __future__ import annotations
 
-import glob
-import json
-from pathlib import Path
-
 import pytest
 
 from balrog_engine import BlobValidationError, Force, Serve
@@ -68,17 +64,6 @@ def test_schema_refusals(data, path):
     assert path in info.value.errors
 
 
-def _shared_desupport_blobs():
-    shared = Path("/work/shared")
-    files = sorted(glob.glob(str(shared / "datasets" / "*.json"))) + [str(shared / "bench" / "dataset.json")] \
-        + sorted(glob.glob(str(shared / "conformance" / "*.json")))
-    for path in files:
-        if Path(path).exists():
-            for release in json.loads(Path(path).read_text()).get("releases", []):
-                if release["data"].get("schema_version") == 50:
-                    yield pytest.param(release["data"], id=f"{Path(path).stem}:{release['name']}")
-
-
-@pytest.mark.parametrize("data", list(_shared_desupport_blobs()))
+@pytest.mark.shared_blobs(50)
 def test_shared_desupport_blobs_validate(data):
     DesupportBlob.validate(data)

@@ -2,19 +2,13 @@
 from __future__ import annotations
 
 import copy
-import glob
-import json
-from pathlib import Path
 
 import pytest
 
-from balrog_engine import BlobValidationError, Release, Serve, UpdateQuery
-from balrog_engine.allowlist import Allowlist
+from balrog_engine import Serve, UpdateQuery
 from balrog_engine.responses import xml_document
 from balrog_plugins.blob_types import gmp
 from balrog_plugins.blob_types.gmp import GMPBlob
-
-SHARED = Path("/work/shared")
 
 OPENH264 = {
     "name": "OpenH264-1.8.1.1",
@@ -60,22 +54,10 @@ WIDEVINE = {
 ALLOWLIST = {"ciscobinary.openh264.org": ["OpenH264"], "good.com": ["OpenH264", "Widevine", "GMP"]}
 
 
-class FakeContext:
+@pytest.fixture
+def ctx(kit):
     """The slice of a snapshot a GMP blob consults: the allowlist."""
-
-    special_force_hosts = ()
-
-    def __init__(self, allowlist=ALLOWLIST):
-        self.allowlist = Allowlist(allowlist)
-
-    def release(self, name):
-        return None
-
-    def evaluate(self, query):
-        raise AssertionError("GMP blobs never evaluate rules")
-
-    def is_forbidden(self, url, product):
-        return self.allowlist.is_forbidden(url, product)
+    return kit.AllowlistContext(ALLOWLIST)
 
 
 def query(build_target, product="OpenH264", version="100.0"):
@@ -83,13 +65,13 @@ def query(build_target, product="OpenH264", version="100.0"):
                        buildID="20220502000000", locale="en-US", queryVersion=3)
 
 
-def render(data, build_target, product="OpenH264", ctx=None):
-    parts = GMPBlob(data["name"], data).render_xml(query(build_target, product), "minor", ctx or FakeContext())
+def render(ctx, data, build_target, product="OpenH264"):
+    parts = GMPBlob(data["name"], data).render_xml(query(build_target, product), "minor", ctx)
     return xml_document(parts)
 
 
-def test_g4_linux_with_one_allowed_mirror():
-    assert render(OPENH264, "Linux_x86_64-gcc3") == (
+def test_g4_linux_with_one_allowed_mirror(ctx):
+    assert render(ctx, OPENH264, "Linux_x86_64-gcc3") == (
         '<?xml version="1.0"?>\n<updates>\n    <addons>\n'
         '        <addon id="gmp-gmpopenh264" URL="http://ciscobinary.openh264.org/openh264-linux64.zip" '
         'hashFunction="sha512" hashValue="f2" size="515722" version="1.8.1.1">\n'
@@ -98,45 +80,45 @@ def test_g4_linux_with_one_allowed_mirror():
     )
 
 
-def test_alias_is_followed_one_hop():
-    parts = GMPBlob("x", OPENH264).render_xml(query("WINNT_x86_64-msvc-x64"), "minor", FakeContext())
+def test_alias_is_followed_one_hop(ctx):
+    parts = GMPBlob("x", OPENH264).render_xml(query("WINNT_x86_64-msvc-x64"), "minor", ctx)
     assert parts.lines == (
         '        <addon id="gmp-gmpopenh264" URL="http://ciscobinary.openh264.org/openh264-win64.zip" '
         'hashFunction="sha512" hashValue="f1" size="484617" version="1.8.1.1"/>',
     )
 
 
-def test_default_serves_unlisted_targets():
-    parts = GMPBlob("x", WIDEVINE).render_xml(query("Darwin_aarch64-gcc3", "Widevine"), "minor", FakeContext())
+def test_default_serves_unlisted_targets(ctx):
+    parts = GMPBlob("x", WIDEVINE).render_xml(query("Darwin_aarch64-gcc3", "Widevine"), "minor", ctx)
     assert parts.lines == (
         '        <addon id="gmp-widevinecdm" URL="https://good.com/widevine-default.zip" hashFunction="sha512" '
         'hashValue="w0" size="100" version="4.10.2557.0"/>',
     )
 
 
-def test_forbidden_specific_entry_hides_default():
-    parts = GMPBlob("x", WIDEVINE).render_xml(query("Linux_x86_64-gcc3", "Widevine"), "minor", FakeContext())
+def test_forbidden_specific_entry_hides_default(ctx):
+    parts = GMPBlob("x", WIDEVINE).render_xml(query("Linux_x86_64-gcc3", "Widevine"), "minor", ctx)
     assert parts.lines == ()
 
 
-def test_envelope_is_always_present():
-    assert render(OPENH264, "Darwin_aarch64-gcc3") == (
+def test_envelope_is_always_present(ctx):
+    assert render(ctx, OPENH264, "Darwin_aarch64-gcc3") == (
         '<?xml version="1.0"?>\n<updates>\n    <addons>\n    </addons>\n</updates>'
     )
 
 
-def test_allowlist_uses_query_product():
-    assert GMPBlob("x", OPENH264).render_xml(query("WINNT_x86_64-msvc", "GMP"), None, FakeContext()).lines == ()
+def test_allowlist_uses_query_product(ctx):
+    assert GMPBlob("x", OPENH264).render_xml(query("WINNT_x86_64-msvc", "GMP"), None, ctx).lines == ()
 
 
-def test_all_mirrors_forbidden_gives_self_closing_line():
+def test_all_mirrors_forbidden_gives_self_closing_line(ctx):
     data = copy.deepcopy(OPENH264)
     data["vendors"]["gmp-gmpopenh264"]["platforms"]["Linux_x86_64-gcc3"]["mirrorUrls"] = ["https://evil.com/a"]
-    lines = GMPBlob("x", data).render_xml(query("Linux_x86_64-gcc3"), None, FakeContext()).lines
+    lines = GMPBlob("x", data).render_xml(query("Linux_x86_64-gcc3"), None, ctx).lines
     assert len(lines) == 1 and lines[0].endswith('version="1.8.1.1"/>')
 
 
-def test_vendors_in_code_point_order_and_ampersands_escaped_by_document():
+def test_vendors_in_code_point_order_and_ampersands_escaped_by_document(ctx):
     data = {
         "name": "multi", "schema_version": 1000, "hashFunction": "sha512",
         "vendors": {
@@ -146,31 +128,31 @@ def test_vendors_in_code_point_order_and_ampersands_escaped_by_document():
                                                             "hashValue": "h"}}},
         },
     }
-    doc = render(data, "anything", "Widevine")
+    doc = render(ctx, data, "anything", "Widevine")
     assert doc.index('id="B"') < doc.index('id="b"')
     assert 'size="1.0"' in doc  # numbers print as the reference's %s does
     assert "b?x=1&amp;y=2" in doc
 
 
-def test_alias_to_missing_platform_drops_vendor_without_default_fallback():
+def test_alias_to_missing_platform_drops_vendor_without_default_fallback(ctx):
     data = copy.deepcopy(WIDEVINE)
     data["vendors"]["gmp-widevinecdm"]["platforms"]["Darwin"] = {"alias": "nowhere"}
     data["vendors"]["gmp-widevinecdm"]["platforms"]["Chain"] = {"alias": "Darwin"}
     blob = GMPBlob("x", data)
     for target in ("Darwin", "Chain"):
-        assert blob.render_xml(query(target, "Widevine"), None, FakeContext()).lines == ()
+        assert blob.render_xml(query(target, "Widevine"), None, ctx).lines == ()
 
 
-def test_vendor_without_platforms_is_skipped():
+def test_vendor_without_platforms_is_skipped(ctx):
     data = copy.deepcopy(WIDEVINE)
     data["vendors"]["gmp-aaa"] = {"version": "1"}
-    lines = GMPBlob("x", data).render_xml(query("Darwin", "Widevine"), None, FakeContext()).lines
+    lines = GMPBlob("x", data).render_xml(query("Darwin", "Widevine"), None, ctx).lines
     assert len(lines) == 1 and 'id="gmp-widevinecdm"' in lines[0]
 
 
-def test_always_served_and_not_json():
+def test_always_served_and_not_json(ctx):
     blob = GMPBlob("x", OPENH264)
-    assert blob.should_serve(query("anything"), FakeContext()) is Serve.YES
+    assert blob.should_serve(query("anything"), ctx) is Serve.YES
     assert GMPBlob.content == "xml" and GMPBlob.schema_version == 1000
 
 
@@ -183,14 +165,6 @@ def test_hook_registers_the_class():
 def test_worked_examples_validate():
     GMPBlob.validate(OPENH264)
     GMPBlob.validate(WIDEVINE)
-
-
-def _broken(mutate):
-    data = copy.deepcopy(WIDEVINE)
-    mutate(data)
-    with pytest.raises(BlobValidationError) as info:
-        GMPBlob.validate(data)
-    return info.value
 
 
 def _platform(data, name="default"):
@@ -218,25 +192,15 @@ def _platform(data, name="default"):
     (lambda d: d.pop("name"), "name"),
     (lambda d: d.update(vendors=[]), "vendors"),
 ])
-def test_schema_refusals_name_the_field(mutate, path):
-    error = _broken(mutate)
-    assert f"{path}:" in str(error)
+def test_schema_refusals_name_the_field(kit, mutate, path):
+    assert f"{path}:" in kit.refusal(GMPBlob, WIDEVINE, mutate)
 
 
 # --- real data ----------------------------------------------------------------------------------
 
-def real_blobs(schema_version):
-    files = sorted(glob.glob(str(SHARED / "datasets" / "*.json"))) + [str(SHARED / "bench" / "dataset.json")]
-    files += sorted(glob.glob(str(SHARED / "conformance" / "*.json")))
-    for path in files:
-        for release in json.loads(Path(path).read_text()).get("releases", []):
-            if release["data"].get("schema_version") == schema_version:
-                yield pytest.param(release["data"], id=f"{Path(path).stem}:{release['name']}")
-
-
-@pytest.mark.parametrize("data", list(real_blobs(1000)))
-def test_real_blobs_validate_and_render(data):
+@pytest.mark.shared_blobs(1000)
+def test_real_blobs_validate_and_render(data, ctx):
     GMPBlob.validate(data)
     blob = GMPBlob(data["name"], data)
     for target in ("WINNT_x86_64-msvc", "Linux_x86_64-gcc3", "unknown"):
-        blob.render_xml(query(target), "minor", FakeContext())
+        blob.render_xml(query(target), "minor", ctx)

@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 import copy
-import glob
 import json
-from pathlib import Path
 
 import pytest
 
-from balrog_engine import BadRequest, BlobValidationError, Serve, UpdateQuery
-from balrog_engine.allowlist import Allowlist
+from balrog_engine import BadRequest, Serve, UpdateQuery
 from balrog_plugins.blob_types import guardian
 from balrog_plugins.blob_types.guardian import GuardianBlob
-
-SHARED = Path("/work/shared")
 
 GUARDIAN = {
     "name": "Guardian-2.0.0.0",
@@ -29,20 +24,9 @@ GUARDIAN = {
 }
 
 
-class FakeContext:
-    special_force_hosts = ()
-
-    def __init__(self, allowlist=None):
-        self.allowlist = Allowlist(allowlist or {"good.com": ["Guardian"]})
-
-    def release(self, name):
-        return None
-
-    def evaluate(self, query):
-        raise AssertionError("Guardian blobs never evaluate rules")
-
-    def is_forbidden(self, url, product):
-        return self.allowlist.is_forbidden(url, product)
+@pytest.fixture
+def ctx(kit):
+    return kit.AllowlistContext({"good.com": ["Guardian"]})
 
 
 def query(version, build_target="WINNT_x86_64", product="Guardian", protocol=1):
@@ -57,21 +41,21 @@ BODY = ('{"version": "2.0.0.0", "url": "https://good.com/guardian-2.0.0.0.msi", 
 
 
 @pytest.mark.parametrize("protocol", [1, 2])
-def test_worked_example(protocol):
+def test_worked_example(protocol, ctx):
     q = query("1.9.0.0", protocol=protocol)
-    assert BLOB.should_serve(q, FakeContext()) is Serve.YES
-    assert BLOB.render_json(q, FakeContext()) == BODY
+    assert BLOB.should_serve(q, ctx) is Serve.YES
+    assert BLOB.render_json(q, ctx) == BODY
     assert len(BODY) == 134
 
 
-def test_forbidden_url_gives_empty_object():
+def test_forbidden_url_gives_empty_object(ctx):
     q = query("1.10.0.0", build_target="Darwin_x86_64")
-    assert BLOB.should_serve(q, FakeContext()) is Serve.YES
-    assert BLOB.render_json(q, FakeContext()) == "{}"
+    assert BLOB.should_serve(q, ctx) is Serve.YES
+    assert BLOB.render_json(q, ctx) == "{}"
 
 
-def test_allowlist_uses_query_product():
-    assert BLOB.render_json(query("1.0", product="FirefoxVPN"), FakeContext()) == "{}"
+def test_allowlist_uses_query_product(ctx):
+    assert BLOB.render_json(query("1.0", product="FirefoxVPN"), ctx) == "{}"
 
 
 @pytest.mark.parametrize("version, serve", [
@@ -84,36 +68,36 @@ def test_allowlist_uses_query_product():
     ("2.0.a", Serve.NO),  # "a" vs 0: not comparable (the reference 500s)
     ("garbage", Serve.NO),
 ])
-def test_loose_version_serve_check(version, serve):
-    assert BLOB.should_serve(query(version), FakeContext()) is serve
+def test_loose_version_serve_check(version, serve, ctx):
+    assert BLOB.should_serve(query(version), ctx) is serve
 
 
-def test_unknown_platform_is_not_served():
-    assert BLOB.should_serve(query("1.0", build_target="Linux_x86_64"), FakeContext()) is Serve.NO
+def test_unknown_platform_is_not_served(ctx):
+    assert BLOB.should_serve(query("1.0", build_target="Linux_x86_64"), ctx) is Serve.NO
 
 
-def test_loose_ordering_two_digit_components():
+def test_loose_ordering_two_digit_components(ctx):
     data = dict(GUARDIAN, version="2.10.0")
-    assert GuardianBlob("g", data).should_serve(query("2.9.10"), FakeContext()) is Serve.YES
+    assert GuardianBlob("g", data).should_serve(query("2.9.10"), ctx) is Serve.YES
 
 
-def test_unicode_is_escaped():
+def test_unicode_is_escaped(ctx):
     data = copy.deepcopy(GUARDIAN)
     data["platforms"]["WINNT_x86_64"]["hashValue"] = "h\u00e9"
-    body = GuardianBlob("g", data).render_json(query("1.0"), FakeContext())
+    body = GuardianBlob("g", data).render_json(query("1.0"), ctx)
     assert body.endswith('"hashValue": "h\\u00e9"}')
 
 
-def test_missing_required_is_not_served():
+def test_missing_required_is_not_served(ctx):
     data = dict(GUARDIAN)
     del data["required"]
     GuardianBlob.validate(data)  # optional in the reference's schema, but it cannot render without it
-    assert GuardianBlob("g", data).should_serve(query("1.0"), FakeContext()) is Serve.NO
+    assert GuardianBlob("g", data).should_serve(query("1.0"), ctx) is Serve.NO
 
 
-def test_xml_endpoint_is_a_bad_request():
+def test_xml_endpoint_is_a_bad_request(ctx):
     with pytest.raises(BadRequest, match="Wrong blob type"):
-        BLOB.render_xml(query("1.0"), "minor", FakeContext())
+        BLOB.render_xml(query("1.0"), "minor", ctx)
     assert GuardianBlob.content == "json"
     assert guardian.balrog_blob_types() == [GuardianBlob]
 
@@ -137,28 +121,15 @@ def test_worked_example_validates():
     (lambda d: d.update(schema_version=1000), "schema_version"),
     (lambda d: d.update(extra=1), "extra"),
 ])
-def test_schema_refusals(mutate, path):
-    data = copy.deepcopy(GUARDIAN)
-    mutate(data)
-    with pytest.raises(BlobValidationError) as info:
-        GuardianBlob.validate(data)
-    assert f"{path}:" in str(info.value)
+def test_schema_refusals(kit, mutate, path):
+    assert f"{path}:" in kit.refusal(GuardianBlob, GUARDIAN, mutate)
 
 
 # --- real data ----------------------------------------------------------------------------------
 
-def real_blobs(schema_version):
-    files = sorted(glob.glob(str(SHARED / "datasets" / "*.json"))) + [str(SHARED / "bench" / "dataset.json")]
-    files += sorted(glob.glob(str(SHARED / "conformance" / "*.json")))
-    for path in files:
-        for release in json.loads(Path(path).read_text()).get("releases", []):
-            if release["data"].get("schema_version") == schema_version:
-                yield pytest.param(release["data"], id=f"{Path(path).stem}:{release['name']}")
-
-
-@pytest.mark.parametrize("data", list(real_blobs(10000)))
-def test_real_blobs_validate_and_render(data):
+@pytest.mark.shared_blobs(10000)
+def test_real_blobs_validate_and_render(data, ctx):
     GuardianBlob.validate(data)
     blob = GuardianBlob(data["name"], data)
     for target in data["platforms"]:
-        json.loads(blob.render_json(query("0.1", build_target=target), FakeContext()))
+        json.loads(blob.render_json(query("0.1", build_target=target), ctx))

@@ -1,14 +1,9 @@
 """Superblobs (schema 4000): G-1…G-3 (products) and S1, S2 (blobs) of blob-types.md, plus corner cases."""
 from __future__ import annotations
 
-import glob
-import json
-from pathlib import Path
-
 import pytest
 
-from balrog_engine import BlobValidationError, Evaluation, Release, Serve, UpdateQuery
-from balrog_engine.allowlist import Allowlist
+from balrog_engine import Release, Serve, UpdateQuery
 from balrog_engine.responses import xml_document
 from balrog_plugins.blob_types import superblob
 from balrog_plugins.blob_types.gmp import GMPBlob
@@ -16,40 +11,7 @@ from balrog_plugins.blob_types.guardian import GuardianBlob
 from balrog_plugins.blob_types.superblob import SuperBlob
 from balrog_plugins.blob_types.systemaddons import SystemAddonsBlob
 
-SHARED = Path("/work/shared")
 TYPES = {1000: GMPBlob, 4000: SuperBlob, 5000: SystemAddonsBlob, 10000: GuardianBlob}
-
-
-class FakeContext:
-    """Releases by name, an allowlist, and a one-rule-per-product ``evaluate``.
-
-    ``rules`` maps a product to (release name, update_type); evaluation runs the release's
-    serve check like the real one does.
-    """
-
-    special_force_hosts = ()
-
-    def __init__(self, releases, allowlist, rules=None):
-        self.releases = {r.name: r for r in releases}
-        self.allowlist = Allowlist(allowlist)
-        self.rules = rules or {}
-        self.evaluated = []
-
-    def release(self, name):
-        return self.releases.get(name)
-
-    def evaluate(self, query):
-        self.evaluated.append(query)
-        if query.product not in self.rules:
-            return Evaluation(None)
-        name, update_type = self.rules[query.product]
-        release = self.releases.get(name)
-        if release is None or release.blob.should_serve(query, self) is Serve.NO:
-            return Evaluation(None, update_type, "1", "1")
-        return Evaluation(release, update_type, "1", "1")
-
-    def is_forbidden(self, url, product):
-        return self.allowlist.is_forbidden(url, product)
 
 
 def release(data, product=None):
@@ -86,21 +48,22 @@ GMP_SUPERBLOB = {"name": "GMP-Superblob", "schema_version": 4000, "products": ["
 GMP_ALLOWLIST = {"ciscobinary.openh264.org": ["OpenH264"], "good.com": ["OpenH264", "Widevine"]}
 
 
-def gmp_context():
-    return FakeContext(
-        [release(OPENH264, "OpenH264"), release(WIDEVINE, "Widevine"), release(GMP_SUPERBLOB, "GMP")],
+@pytest.fixture
+def gmp_ctx(kit):
+    """Releases by name, the allowlist, and one rule per GMP product."""
+    return kit.AllowlistContext(
         GMP_ALLOWLIST,
+        [release(OPENH264, "OpenH264"), release(WIDEVINE, "Widevine"), release(GMP_SUPERBLOB, "GMP")],
         rules={"OpenH264": ("OpenH264-1.8.1.1", "minor"), "Widevine": ("Widevine-4.10", "minor")},
     )
 
 
-def render_gmp(build_target, ctx=None):
-    ctx = ctx or gmp_context()
+def render_gmp(ctx, build_target):
     return xml_document(SuperBlob("GMP-Superblob", GMP_SUPERBLOB).render_xml(query("GMP", build_target), "minor", ctx))
 
 
-def test_g1_windows_alias_and_default():
-    body = render_gmp("WINNT_x86_64-msvc-x64")
+def test_g1_windows_alias_and_default(gmp_ctx):
+    body = render_gmp(gmp_ctx, "WINNT_x86_64-msvc-x64")
     assert body == (
         '<?xml version="1.0"?>\n<updates>\n    <addons>\n'
         '        <addon id="gmp-gmpopenh264" URL="http://ciscobinary.openh264.org/openh264-win64.zip" '
@@ -112,8 +75,8 @@ def test_g1_windows_alias_and_default():
     assert len(body) == 385
 
 
-def test_g2_linux_mirror_and_hidden_default():
-    body = render_gmp("Linux_x86_64-gcc3")
+def test_g2_linux_mirror_and_hidden_default(gmp_ctx):
+    body = render_gmp(gmp_ctx, "Linux_x86_64-gcc3")
     assert body == (
         '<?xml version="1.0"?>\n<updates>\n    <addons>\n'
         '        <addon id="gmp-gmpopenh264" URL="http://ciscobinary.openh264.org/openh264-linux64.zip" '
@@ -124,8 +87,8 @@ def test_g2_linux_mirror_and_hidden_default():
     assert len(body) == 317
 
 
-def test_g3_default_only():
-    body = render_gmp("Darwin_aarch64-gcc3")
+def test_g3_default_only(gmp_ctx):
+    body = render_gmp(gmp_ctx, "Darwin_aarch64-gcc3")
     assert body == (
         '<?xml version="1.0"?>\n<updates>\n    <addons>\n'
         '        <addon id="gmp-widevinecdm" URL="https://good.com/widevine-default.zip" hashFunction="sha512" '
@@ -135,21 +98,19 @@ def test_g3_default_only():
     assert len(body) == 221
 
 
-def test_products_are_evaluated_with_per_product_query_in_list_order():
-    ctx = gmp_context()
-    render_gmp("Darwin_aarch64-gcc3", ctx)
-    assert [q.product for q in ctx.evaluated] == ["OpenH264", "Widevine"]
-    assert all(q.buildTarget == "Darwin_aarch64-gcc3" and q.channel == "release" for q in ctx.evaluated)
+def test_products_are_evaluated_with_per_product_query_in_list_order(gmp_ctx):
+    render_gmp(gmp_ctx, "Darwin_aarch64-gcc3")
+    assert [q.product for q in gmp_ctx.evaluated] == ["OpenH264", "Widevine"]
+    assert all(q.buildTarget == "Darwin_aarch64-gcc3" and q.channel == "release" for q in gmp_ctx.evaluated)
 
 
-def test_product_without_release_is_skipped():
-    ctx = gmp_context()
-    del ctx.rules["Widevine"]
-    body = render_gmp("Darwin_aarch64-gcc3", ctx)
+def test_product_without_release_is_skipped(gmp_ctx):
+    del gmp_ctx.rules["Widevine"]
+    body = render_gmp(gmp_ctx, "Darwin_aarch64-gcc3")
     assert body == '<?xml version="1.0"?>\n<updates>\n    <addons>\n    </addons>\n</updates>'
 
 
-def test_sub_product_update_type_is_passed_on():
+def test_sub_product_update_type_is_passed_on(gmp_ctx):
     seen = []
 
     class Spy(GMPBlob):
@@ -157,10 +118,9 @@ def test_sub_product_update_type_is_passed_on():
             seen.append((query.product, update_type))
             return super().render_xml(query, update_type, ctx)
 
-    ctx = gmp_context()
-    ctx.releases["Widevine-4.10"] = Release("Widevine-4.10", "Widevine", 1, Spy("Widevine-4.10", WIDEVINE))
-    ctx.rules["Widevine"] = ("Widevine-4.10", "major")
-    SuperBlob("s", GMP_SUPERBLOB).render_xml(query("GMP", "x"), "minor", ctx)
+    gmp_ctx.releases["Widevine-4.10"] = Release("Widevine-4.10", "Widevine", 1, Spy("Widevine-4.10", WIDEVINE))
+    gmp_ctx.rules["Widevine"] = ("Widevine-4.10", "major")
+    SuperBlob("s", GMP_SUPERBLOB).render_xml(query("GMP", "x"), "minor", gmp_ctx)
     assert seen == [("Widevine", "major")]
 
 
@@ -185,22 +145,31 @@ SA_SUPERBLOB = {"name": "SystemAddons-Superblob-1", "schema_version": 4000,
                 "blobs": ["hotfix-1.1.4", "timecop@mozilla.com-1.0"]}
 
 
-def sa_context(hotfix_product="SystemAddons"):
-    return FakeContext([release(HOTFIX, hotfix_product), release(TIMECOP, "SystemAddons")],
-                       {"ftp.mozilla.org": ["SystemAddons"]})
+@pytest.fixture
+def sa_context(kit):
+    """Makes the S examples' context; ``hotfix_product`` is the product the hotfix release is stored under."""
+    def make(hotfix_product="SystemAddons"):
+        return kit.AllowlistContext({"ftp.mozilla.org": ["SystemAddons"]},
+                                    [release(HOTFIX, hotfix_product), release(TIMECOP, "SystemAddons")], rules={})
+    return make
 
 
-def render_sa(build_target, ctx=None, data=SA_SUPERBLOB, product="SystemAddons"):
+@pytest.fixture
+def sa_ctx(sa_context):
+    return sa_context()
+
+
+def render_sa(ctx, build_target, data=SA_SUPERBLOB, product="SystemAddons"):
     blob = SuperBlob(data["name"], data)
-    return xml_document(blob.render_xml(query(product, build_target), "minor", ctx or sa_context()))
+    return xml_document(blob.render_xml(query(product, build_target), "minor", ctx))
 
 
 TIMECOP_LINE = ('        <addon id="timecop@mozilla.com" URL="https://ftp.mozilla.org/pub/system-addons/timecop/'
                 'timecop@mozilla.com-1.0-signed.xpi" hashFunction="sha512" hashValue="t1" size="5129" version="1.0"/>')
 
 
-def test_s1_windows_both_blobs():
-    body = render_sa("WINNT_x86_64-msvc")
+def test_s1_windows_both_blobs(sa_ctx):
+    body = render_sa(sa_ctx, "WINNT_x86_64-msvc")
     assert body == (
         '<?xml version="1.0"?>\n<updates>\n    <addons>\n'
         '        <addon id="hotfix@mozilla.org" URL="https://ftp.mozilla.org/pub/system-addons/hotfix/'
@@ -210,22 +179,22 @@ def test_s1_windows_both_blobs():
     assert len(body) == 448
 
 
-def test_s2_linux_only_timecop():
-    body = render_sa("Linux_x86_64-gcc3")
+def test_s2_linux_only_timecop(sa_ctx):
+    body = render_sa(sa_ctx, "Linux_x86_64-gcc3")
     assert body == f'<?xml version="1.0"?>\n<updates>\n    <addons>\n{TIMECOP_LINE}\n    </addons>\n</updates>'
     assert len(body) == 265
 
 
-def test_blobs_use_the_stored_product_for_the_allowlist():
+def test_blobs_use_the_stored_product_for_the_allowlist(sa_ctx, sa_context):
     # The request's product is irrelevant; each release's product column decides.
-    assert render_sa("Linux_x86_64-gcc3", product="Firefox") == render_sa("Linux_x86_64-gcc3")
-    body = render_sa("WINNT_x86_64-msvc", ctx=sa_context(hotfix_product="Other"))
+    assert render_sa(sa_ctx, "Linux_x86_64-gcc3", product="Firefox") == render_sa(sa_ctx, "Linux_x86_64-gcc3")
+    body = render_sa(sa_context(hotfix_product="Other"), "WINNT_x86_64-msvc")
     assert "hotfix" not in body and TIMECOP_LINE in body
 
 
-def test_missing_member_is_skipped():
+def test_missing_member_is_skipped(sa_ctx):
     data = dict(SA_SUPERBLOB, blobs=["does-not-exist", "timecop@mozilla.com-1.0"])
-    assert render_sa("Linux_x86_64-gcc3", data=data) == render_sa("Linux_x86_64-gcc3")
+    assert render_sa(sa_ctx, "Linux_x86_64-gcc3", data=data) == render_sa(sa_ctx, "Linux_x86_64-gcc3")
 
 
 def test_referenced_releases():
@@ -237,23 +206,23 @@ def test_referenced_releases():
     {"name": "e", "schema_version": 4000, "blobs": []},
     {"name": "e", "schema_version": 4000, "products": []},
 ])
-def test_empty_superblob_renders_empty_addons(data):
+def test_empty_superblob_renders_empty_addons(data, sa_ctx):
     SuperBlob.validate(data)
-    assert render_sa("x", data=data) == '<?xml version="1.0"?>\n<updates>\n    <addons>\n    </addons>\n</updates>'
+    body = render_sa(sa_ctx, "x", data=data)
+    assert body == '<?xml version="1.0"?>\n<updates>\n    <addons>\n    </addons>\n</updates>'
 
 
-def test_nested_superblobs_and_json_members_contribute_nothing():
+def test_nested_superblobs_and_json_members_contribute_nothing(sa_ctx):
     guardian = {"name": "g", "product": "Guardian", "schema_version": 10000, "version": "2.0", "required": False,
                 "hashFunction": "sha512", "platforms": {"x": {"fileUrl": "https://ftp.mozilla.org/g", "hashValue": "h"}}}
     selfref = {"name": "loop", "schema_version": 4000, "blobs": ["loop", "g", "timecop@mozilla.com-1.0"]}
-    ctx = sa_context()
-    ctx.releases.update({"loop": release(selfref, "SystemAddons"), "g": release(guardian, "SystemAddons")})
-    assert render_sa("x", ctx=ctx, data=selfref) == (
+    sa_ctx.releases.update({"loop": release(selfref, "SystemAddons"), "g": release(guardian, "SystemAddons")})
+    assert render_sa(sa_ctx, "x", data=selfref) == (
         f'<?xml version="1.0"?>\n<updates>\n    <addons>\n{TIMECOP_LINE}\n    </addons>\n</updates>')
 
 
-def test_always_served():
-    assert SuperBlob("s", SA_SUPERBLOB).should_serve(query("x", "y"), sa_context()) is Serve.YES
+def test_always_served(sa_ctx):
+    assert SuperBlob("s", SA_SUPERBLOB).should_serve(query("x", "y"), sa_ctx) is Serve.YES
     assert superblob.balrog_blob_types() == [SuperBlob]
 
 
@@ -268,23 +237,12 @@ def test_always_served():
     ({"name": "s", "schema_version": 4000, "blobs": ["a"], "addons": {}}, "addons"),
     ({"schema_version": 4000, "blobs": ["a"]}, "name"),
 ])
-def test_schema_refusals(data, path):
-    with pytest.raises(BlobValidationError) as info:
-        SuperBlob.validate(data)
-    assert f"{path}:" in str(info.value)
+def test_schema_refusals(kit, data, path):
+    assert f"{path}:" in kit.refusal(SuperBlob, data)
 
 
 # --- real data ----------------------------------------------------------------------------------
 
-def real_blobs(schema_version):
-    files = sorted(glob.glob(str(SHARED / "datasets" / "*.json"))) + [str(SHARED / "bench" / "dataset.json")]
-    files += sorted(glob.glob(str(SHARED / "conformance" / "*.json")))
-    for path in files:
-        for rel in json.loads(Path(path).read_text()).get("releases", []):
-            if rel["data"].get("schema_version") == schema_version:
-                yield pytest.param(rel["data"], id=f"{Path(path).stem}:{rel['name']}")
-
-
-@pytest.mark.parametrize("data", list(real_blobs(4000)))
+@pytest.mark.shared_blobs(4000)
 def test_real_blobs_validate(data):
     SuperBlob.validate(data)

@@ -2,19 +2,13 @@
 from __future__ import annotations
 
 import copy
-import glob
-import json
-from pathlib import Path
 
 import pytest
 
 from balrog_engine import BlobValidationError, Serve, UpdateQuery
-from balrog_engine.allowlist import Allowlist
 from balrog_engine.responses import xml_document
 from balrog_plugins.blob_types import systemaddons
 from balrog_plugins.blob_types.systemaddons import SystemAddonsBlob
-
-SHARED = Path("/work/shared")
 
 HOTFIX = {
     "name": "hotfix-1.1.4",
@@ -57,20 +51,9 @@ FIXTURE = {
 ALLOWLIST = {"ftp.mozilla.org": ["SystemAddons"], "a.com": ["gg"], "boring.com": ["gg"]}
 
 
-class FakeContext:
-    special_force_hosts = ()
-
-    def __init__(self, allowlist=ALLOWLIST):
-        self.allowlist = Allowlist(allowlist)
-
-    def release(self, name):
-        return None
-
-    def evaluate(self, query):
-        raise AssertionError("SystemAddons blobs never evaluate rules")
-
-    def is_forbidden(self, url, product):
-        return self.allowlist.is_forbidden(url, product)
+@pytest.fixture
+def ctx(kit):
+    return kit.AllowlistContext(ALLOWLIST)
 
 
 def query(build_target, product="SystemAddons", version="59.0"):
@@ -78,39 +61,39 @@ def query(build_target, product="SystemAddons", version="59.0"):
                        buildID="20220502000000", locale="en-US", osVersion="Windows_NT 10.0", queryVersion=3)
 
 
-def render(data, build_target, product="SystemAddons"):
-    return xml_document(SystemAddonsBlob(data["name"], data).render_xml(query(build_target, product), "minor",
-                                                                        FakeContext()))
+def render(ctx, data, build_target, product="SystemAddons"):
+    return xml_document(SystemAddonsBlob(data["name"], data).render_xml(query(build_target, product), "minor", ctx))
 
 
-def test_s4_windows_via_alias():
-    assert render(HOTFIX, "WINNT_x86_64-msvc") == (
+def test_s4_windows_via_alias(ctx):
+    assert render(ctx, HOTFIX, "WINNT_x86_64-msvc") == (
         '<?xml version="1.0"?>\n<updates>\n    <addons>\n'
         '        <addon id="hotfix@mozilla.org" URL="https://ftp.mozilla.org/pub/system-addons/hotfix/'
         'hotfix-1.1.4-win.xpi" hashFunction="sha512" hashValue="h1" size="11436" version="1.1.4"/>\n'
         '    </addons>\n</updates>'
     )
-    assert len(render(HOTFIX, "WINNT_x86_64-msvc")) == 252
+    assert len(render(ctx, HOTFIX, "WINNT_x86_64-msvc")) == 252
 
 
-def test_s3_nothing_for_platform_omits_addons_element():
-    body = render(HOTFIX, "Linux_x86_64-gcc3")
+def test_s3_nothing_for_platform_omits_addons_element(ctx):
+    body = render(ctx, HOTFIX, "Linux_x86_64-gcc3")
     assert body == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>' and len(body) == 44
 
 
-def test_s5_uninstall_renders_empty_addons():
-    body = render(UNINSTALL, "WINNT_x86_64-msvc")
+def test_s5_uninstall_renders_empty_addons(ctx):
+    body = render(ctx, UNINSTALL, "WINNT_x86_64-msvc")
     assert body == '<?xml version="1.0"?>\n<updates>\n    <addons>\n    </addons>\n</updates>' and len(body) == 69
 
 
-def test_only_forbidden_addons_omit_addons_element():
-    assert render(HOTFIX, "WINNT_x86-msvc", product="Firefox") == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
+def test_only_forbidden_addons_omit_addons_element(ctx):
+    body = render(ctx, HOTFIX, "WINNT_x86-msvc", product="Firefox")
+    assert body == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
 
 
-def test_uninstall_false_with_addons_behaves_as_false():
+def test_uninstall_false_with_addons_behaves_as_false(ctx):
     data = dict(copy.deepcopy(HOTFIX), uninstall=False)
     SystemAddonsBlob.validate(data)
-    assert render(data, "Linux_x86_64-gcc3") == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
+    assert render(ctx, data, "Linux_x86_64-gcc3") == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
 
 
 @pytest.mark.parametrize("target, ids_and_hashes", [
@@ -120,8 +103,8 @@ def test_uninstall_false_with_addons_behaves_as_false():
     ("r", [("d", None)]),  # r's specific entry is forbidden: default is not used
     ("zz", [("d", "50")]),
 ])
-def test_reference_fixture(target, ids_and_hashes):
-    lines = SystemAddonsBlob("fake", FIXTURE).render_xml(query(target, "gg"), None, FakeContext()).lines
+def test_reference_fixture(target, ids_and_hashes, ctx):
+    lines = SystemAddonsBlob("fake", FIXTURE).render_xml(query(target, "gg"), None, ctx).lines
     expected = [(i, h) for i, h in ids_and_hashes if h is not None]
     assert [(line.split('id="')[1].split('"')[0], line.split('hashValue="')[1].split('"')[0]) for line in lines] \
         == expected
@@ -134,27 +117,27 @@ def test_no_mirrors_for_system_addons():
         SystemAddonsBlob.validate(data)
 
 
-def test_alias_to_missing_platform_is_skipped():
+def test_alias_to_missing_platform_is_skipped(ctx):
     data = copy.deepcopy(HOTFIX)
     data["addons"]["hotfix@mozilla.org"]["platforms"]["Linux"] = {"alias": "nowhere"}
-    assert render(data, "Linux") == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
+    assert render(ctx, data, "Linux") == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
 
 
-def test_empty_addons():
+def test_empty_addons(ctx):
     data = {"name": "x", "schema_version": 5000, "hashFunction": "SHA512", "addons": {}}
     SystemAddonsBlob.validate(data)
-    assert render(data, "t") == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
+    assert render(ctx, data, "t") == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
 
 
-def test_missing_hash_function_prints_no_addon():
+def test_missing_hash_function_prints_no_addon(ctx):
     data = copy.deepcopy(HOTFIX)
     del data["hashFunction"]
     SystemAddonsBlob.validate(data)  # optional in the reference's schema
-    assert render(data, "WINNT_x86-msvc") == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
+    assert render(ctx, data, "WINNT_x86-msvc") == '<?xml version="1.0"?>\n<updates>\n\n\n</updates>'
 
 
-def test_always_served():
-    assert SystemAddonsBlob("x", HOTFIX).should_serve(query("nothing"), FakeContext()) is Serve.YES
+def test_always_served(ctx):
+    assert SystemAddonsBlob("x", HOTFIX).should_serve(query("nothing"), ctx) is Serve.YES
     assert systemaddons.balrog_blob_types() == [SystemAddonsBlob]
 
 
@@ -183,28 +166,15 @@ def _platform(d, name="WINNT_x86-msvc"):
     (UNINSTALL, lambda d: d.update(uninstall="yes"), "uninstall"),
     (UNINSTALL, lambda d: d.update(schema_version=1000), "schema_version"),
 ])
-def test_schema_refusals_name_the_field(base, mutate, path):
-    data = copy.deepcopy(base)
-    mutate(data)
-    with pytest.raises(BlobValidationError) as info:
-        SystemAddonsBlob.validate(data)
-    assert f"{path}:" in str(info.value)
+def test_schema_refusals_name_the_field(kit, base, mutate, path):
+    assert f"{path}:" in kit.refusal(SystemAddonsBlob, base, mutate)
 
 
 # --- real data ----------------------------------------------------------------------------------
 
-def real_blobs(schema_version):
-    files = sorted(glob.glob(str(SHARED / "datasets" / "*.json"))) + [str(SHARED / "bench" / "dataset.json")]
-    files += sorted(glob.glob(str(SHARED / "conformance" / "*.json")))
-    for path in files:
-        for release in json.loads(Path(path).read_text()).get("releases", []):
-            if release["data"].get("schema_version") == schema_version:
-                yield pytest.param(release["data"], id=f"{Path(path).stem}:{release['name']}")
-
-
-@pytest.mark.parametrize("data", list(real_blobs(5000)))
-def test_real_blobs_validate_and_render(data):
+@pytest.mark.shared_blobs(5000)
+def test_real_blobs_validate_and_render(data, ctx):
     SystemAddonsBlob.validate(data)
     blob = SystemAddonsBlob(data["name"], data)
     for target in ("WINNT_x86_64-msvc", "Linux_x86_64-gcc3", "unknown"):
-        blob.render_xml(query(target), "minor", FakeContext())
+        blob.render_xml(query(target), "minor", ctx)

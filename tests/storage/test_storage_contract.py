@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from balrog_engine import RULE_COLUMNS, Dataset, StoredRelease, load_plugins
+from balrog_engine import RULE_COLUMNS, Dataset, DatasetRejected, StoredRelease, load_plugins
 from balrog_engine.storage import normalise_rule
 from balrog_plugins.storage import memory, sql
 
@@ -259,8 +259,9 @@ def test_failed_replace_all_keeps_the_old_data(storage, broken):
     before = (storage.rules(), storage.releases(["Firefox-1.0", "Firefox-2.0"]), storage.pins(),
               storage.shutoffs(), storage.settings(), storage.rule_history(1), storage.change_counter())
 
-    with pytest.raises(ValueError):
+    with pytest.raises(DatasetRejected) as info:
         storage.replace_all(small_dataset(**broken))
+    assert isinstance(info.value, ValueError)  # callers catching ValueError keep working
 
     after = (storage.rules(), storage.releases(["Firefox-1.0", "Firefox-2.0"]), storage.pins(),
              storage.shutoffs(), storage.settings(), storage.rule_history(1), storage.change_counter())
