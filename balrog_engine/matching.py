@@ -107,7 +107,6 @@ def _version_element(expr: str, loose: bool) -> Callable[[object], bool]:
                 raise q
             raise error
 
-        poisoned.poisoned = True  # type: ignore[attr-defined]
         return poisoned
     if isinstance(parsed, GlobVersion):
         glob = parsed
@@ -133,11 +132,6 @@ def compile_version_expression(expr: str, loose: bool = False) -> Callable[[obje
     if len(elements) == 1:
         return elements[0]
     return lambda q: any(e(q) for e in elements)
-
-
-def version_expression_poisoned(expr: str) -> bool:
-    """True when evaluating this column can raise even for a valid query version."""
-    return any(getattr(_version_element(e, False), "poisoned", False) for e in expr.split(","))
 
 
 def compile_os_version(expr: str) -> Callable[[str | None], bool]:
@@ -179,5 +173,4 @@ __all__ = [
     "glob_match",
     "parse_query_version",
     "split_expression",
-    "version_expression_poisoned",
 ]

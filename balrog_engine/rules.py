@@ -18,7 +18,6 @@ from .matching import (
     compile_string_expression,
     compile_version_expression,
     parse_query_version,
-    version_expression_poisoned,
 )
 from .query import UpdateQuery
 from .versions import InvalidVersion
@@ -46,7 +45,7 @@ class ParsedVersions:
 class CompiledRule:
     __slots__ = ("row", "rule_id", "priority", "mapping", "fallback_mapping", "background_rate", "update_type",
                  "product", "channel", "build_target", "header_architecture", "dist_version", "has_version",
-                 "poisoned", "_checks", "_version")
+                 "_checks", "_version")
 
     def __init__(self, row: Mapping[str, Any]):
         self.row = row
@@ -64,7 +63,6 @@ class CompiledRule:
         self.dist_version = row.get("distVersion")
         version = row.get("version")
         self.has_version = version is not None
-        self.poisoned = self.has_version and version_expression_poisoned(version)
         self._version = None
         if version is not None:
             loose = self.product in LOOSE_VERSION_PRODUCTS
@@ -118,7 +116,12 @@ class CompiledRule:
         return self._version is None or self._version(versions)
 
     def matches(self, q: UpdateQuery, versions: ParsedVersions) -> bool:
-        if not self.is_candidate(q) or not self.version_matches(versions):
+        """The whole rule against one query (for tools that explain a single rule)."""
+        return self.is_candidate(q) and self.version_matches(versions) and self.matches_rest(q)
+
+    def matches_rest(self, q: UpdateQuery) -> bool:
+        """Every column but channel and version (those are settled by the index's memos)."""
+        if not self.is_candidate(q):
             return False
         for check in self._checks:
             if not check(q):
@@ -126,11 +129,41 @@ class CompiledRule:
         return True
 
 
-class RuleIndex:
-    """Rules grouped by product, with per-(product, channel) candidate lists memoised.
+@dataclass(frozen=True, slots=True)
+class VersionFiltered:
+    """Candidates of one (product, channel) sorted by priority, split by one client version.
 
-    The memo is bounded: channels come from clients, so an attacker could send
-    endless distinct ones; beyond the bound the memo is simply cleared.
+    ``passing``: rules whose version column accepts the version (or is NULL).
+    ``raising``: (rule, error) for rules whose version check fails the request — an unparsable
+    client version or rule operand — in rule_id order, the order the reference meets them.
+    """
+
+    passing: tuple[CompiledRule, ...]
+    raising: tuple[tuple[CompiledRule, InvalidVersion], ...]
+
+    @classmethod
+    def build(cls, candidates: tuple[CompiledRule, ...], version: str, loose: bool) -> "VersionFiltered":
+        versions = ParsedVersions(
+            mozilla=parse_query_version(version, loose=False),
+            loose=parse_query_version(version, loose=True),
+        )
+        passing, raising = [], []
+        for rule in candidates:
+            try:
+                if rule.version_matches(versions):
+                    passing.append(rule)
+            except InvalidVersion as exc:
+                raising.append((rule, exc))
+        raising.sort(key=lambda pair: pair[0].rule_id)
+        return cls(tuple(passing), tuple(raising))
+
+
+class RuleIndex:
+    """Rules grouped by product, with per-(product, channel) candidate lists and per-version
+    filters memoised.
+
+    The memos are bounded: channels and versions come from clients, so an attacker could
+    send endless distinct ones; beyond the bound a memo is simply cleared.
     """
 
     MEMO_LIMIT = 20000
@@ -144,6 +177,7 @@ class RuleIndex:
         for rule in compiled:
             self._by_product.setdefault(rule.product, []).append(rule)
         self._memo: dict[tuple[str, str], tuple[CompiledRule, ...]] = {}
+        self._version_memo: dict[tuple[str, str, str], VersionFiltered] = {}
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -168,33 +202,31 @@ class RuleIndex:
             self._memo[key] = found
         return found
 
+    def version_filtered(self, q: UpdateQuery) -> VersionFiltered:
+        key = (q.product, q.channel, q.version)
+        found = self._version_memo.get(key)
+        if found is None:
+            candidates = self.candidates(q.product, q.channel, q.fallbackChannel)
+            found = VersionFiltered.build(candidates, q.version, q.product in LOOSE_VERSION_PRODUCTS)
+            if len(self._version_memo) >= self.MEMO_LIMIT:
+                self._version_memo.clear()
+            self._version_memo[key] = found
+        return found
+
     def select(self, q: UpdateQuery) -> CompiledRule | None:
         """The winning rule for ``q`` or None; raises RuleError where the reference answers 400.
 
-        The reference filters *every* candidate before sorting, so an unparsable
-        version fails the request even when the offending rule would not win. We
-        keep that observable behaviour while stopping at the first match otherwise.
+        The reference filters *every* candidate before sorting, so a version check that
+        fails (unparsable client version or rule operand) fails the request even when that
+        rule would not win — but only for rules that pass the SQL-side columns. Clients send
+        few distinct versions, so the version filter is memoised per (product, channel,
+        version); per request only the rules that passed it are checked further.
         """
-        candidates = self.candidates(q.product, q.channel, q.fallbackChannel)
-        if not candidates:
-            return None
-        versions = ParsedVersions(
-            mozilla=parse_query_version(q.version, loose=False),
-            loose=parse_query_version(q.version, loose=True),
-        )
-        try:
-            if isinstance(versions.mozilla, InvalidVersion) and q.product not in LOOSE_VERSION_PRODUCTS:
-                for rule in candidates:
-                    if rule.has_version and rule.is_candidate(q):
-                        raise versions.mozilla
-            winner = None
-            for rule in candidates:
-                if rule.matches(q, versions):
-                    winner = rule
-                    break
-            for rule in candidates:
-                if rule.poisoned and rule.is_candidate(q):
-                    rule.version_matches(versions)  # raises if the reference would
-        except InvalidVersion as exc:
-            raise RuleError(str(exc)) from None
-        return winner
+        filtered = self.version_filtered(q)
+        for rule, error in filtered.raising:
+            if rule.is_candidate(q):
+                raise RuleError(str(error))
+        for rule in filtered.passing:
+            if rule.matches_rest(q):
+                return rule
+        return None
