@@ -62,7 +62,7 @@ def cmd_serve(args) -> int:
     if settings.load_demo_data and not storage.rules() and not storage.release_summaries():
         storage.replace_all(load_dataset_file(DEMO_DATASET, registry))
         print(f"empty database: loaded the demo dataset into {settings.db}")
-    engine = Engine(storage, registry, settings)
+    engine = Engine(storage, registry, settings, freeze_gc=True)
     engine.start()
     app = create_app(engine)
     base = f"http://{settings.host}:{settings.port}"

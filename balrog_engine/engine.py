@@ -30,12 +30,13 @@ class Engine:
         registry: PluginRegistry | None = None,
         settings: Settings | None = None,
         roll: Callable[[], int] | None = None,
+        freeze_gc: bool = False,
     ):
         self.storage = storage
         self.settings = settings or Settings()
         self.registry = registry or load_plugins(blocked=self.settings.block_plugins)
         self._roll = roll
-        self.holder = SnapshotHolder(self._build, storage.change_counter, self.settings.refresh_interval)
+        self.holder = SnapshotHolder(self._build, storage.change_counter, self.settings.refresh_interval, freeze_gc)
         self.headers = HeaderPolicy(
             cache_control=self.settings.cache_control,
             strict_transport_security=self.settings.strict_transport_security,

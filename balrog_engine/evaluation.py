@@ -26,7 +26,7 @@ def evaluate(snapshot: "Snapshot", query: UpdateQuery) -> Evaluation:
     rule = snapshot.index.select(query)
     if rule is None:
         return NOTHING
-    rule_id, data_version = str(rule.rule_id), str(rule.row.get("data_version"))
+    rule_id, data_version = str(rule.rule_id), str(rule.data_version)
     nothing = Evaluation(None, rule.update_type, rule_id, data_version)
     if rule.mapping is None:
         return nothing

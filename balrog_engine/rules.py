@@ -43,13 +43,14 @@ class ParsedVersions:
 
 
 class CompiledRule:
-    __slots__ = ("row", "rule_id", "priority", "mapping", "fallback_mapping", "background_rate", "update_type",
+    __slots__ = ("rule_id", "data_version", "priority", "mapping", "fallback_mapping", "background_rate", "update_type",
                  "product", "channel", "build_target", "header_architecture", "dist_version", "has_version",
                  "_checks", "_version")
 
     def __init__(self, row: Mapping[str, Any]):
-        self.row = row
+        # The row itself is not kept: a snapshot may hold 100k rules.
         self.rule_id = row["rule_id"]
+        self.data_version = row.get("data_version")
         self.priority = row.get("priority") or 0
         self.mapping = row.get("mapping") or None
         self.fallback_mapping = row.get("fallbackMapping") or None
