@@ -116,10 +116,8 @@ def not_found() -> Response:
     return Response(404, TEXT_TYPE, NOT_FOUND_TEXT.encode())
 
 
-def _labelled(response: Response, outcome: str, query: UpdateQuery | None = None) -> Response:
+def _labelled(response: Response, outcome: str) -> Response:
     response.outcome = outcome
-    if query is not None:
-        response.product, response.channel = query.product, query.channel
     return response
 
 
@@ -200,78 +198,64 @@ class Protocol:
         return response
 
     def _respond(self, path: str, query_string: str, user_agent: str) -> Response:
-        if path.startswith("/update"):
-            return self.respond_update(path, query_string, user_agent)
-        if path.startswith("/json/"):
-            return self.respond_json(path, query_string)
-        return not_found()
-
-    # --- /update --------------------------------------------------------------------------
-    def respond_update(self, path: str, query_string: str, user_agent: str) -> Response:
         segments = path.split("/")
-        matched = match_update_path(segments[2:]) if segments[1] == "update" else None
-        if matched is None:
-            return Response(200, XML_TYPE, EMPTY_UPDATES.encode(), outcome="unrouted")
-        protocol, fields = matched
-        params = parse_query_string(query_string)
-        try:
-            validate_params(params, params_for("xml", protocol))
-        except QueryError as exc:
-            return _labelled(problem(400, exc.title, exc.detail), "bad_request")
-        query = build_update_query(protocol, fields, params, user_agent)
-        for normalize in self.normalizers:
-            query = normalize(query)
-        snapshot = self._snapshot()
-        try:
-            evaluation = snapshot.evaluate(query)
-            headers = _rule_headers(evaluation.rule_id, evaluation.rule_data_version)
-            release = evaluation.release
-            if release is None:
-                return Response(200, XML_TYPE, EMPTY_UPDATES.encode(), headers, "no_update", query.product,
-                                query.channel)
-            if release.blob.content != "xml":
-                return _labelled(text_error("Wrong blob type"), "bad_request", query)
-            body = xml_document(release.blob.render_xml(query, evaluation.update_type, snapshot))
-        except (RuleError, BadRequest) as exc:
-            return _labelled(text_error(exc.message), "bad_request", query)
-        except (InvalidVersion, InvalidPin) as exc:
-            return _labelled(text_error(str(exc)), "bad_request", query)
-        if release.name == NIGHTLY_WORKAROUND_RELEASE and query.buildID in NIGHTLY_WORKAROUND_BUILDS:
-            body = body.replace("\n", "").replace("    ", "")
-        payload = body.encode("utf-8")
-        return Response(200, XML_TYPE, payload, headers + self._signature(query, payload), "update", query.product,
-                        query.channel)
-
-    # --- /json ----------------------------------------------------------------------------
-    def respond_json(self, path: str, query_string: str) -> Response:
-        matched = match_json_path(path.split("/")[2:])
-        if matched is None:
+        if path.startswith("/update"):
+            matched = match_update_path(segments[2:]) if segments[1] == "update" else None
+            if matched is None:  # any other /update… path: the empty document, no rule headers
+                return Response(200, XML_TYPE, EMPTY_UPDATES.encode(), outcome="unrouted")
+            kind = "xml"
+        elif path.startswith("/json/"):
+            matched = match_json_path(segments[2:])
+            if matched is None:
+                return not_found()
+            kind = "json"
+        else:
             return not_found()
         protocol, fields = matched
         params = parse_query_string(query_string)
         try:
-            validate_params(params, params_for("json", protocol))
+            validate_params(params, params_for(kind, protocol))
         except QueryError as exc:
             return _labelled(problem(400, exc.title, exc.detail), "bad_request")
-        query = build_json_query(protocol, fields, params)
+        if kind == "xml":
+            query = build_update_query(protocol, fields, params, user_agent)
+        else:
+            query = build_json_query(protocol, fields, params)
         for normalize in self.normalizers:
             query = normalize(query)
         snapshot = self._snapshot()
         try:
             evaluation = snapshot.evaluate(query)
-            release = evaluation.release
-            if release is None or release.blob.content != "json":
-                # XML-only blobs answer 500 in the reference; "no update" is the honest answer.
-                return Response(404, HTML_TYPE, b"", [], "no_update", query.product, query.channel)
-            body = release.blob.render_json(query, snapshot)
+            render = self._render_xml if kind == "xml" else self._render_json
+            response = render(query, evaluation, snapshot)
         except (RuleError, BadRequest) as exc:
-            return _labelled(text_error(exc.message), "bad_request", query)
+            response = _labelled(text_error(exc.message), "bad_request")
         except (InvalidVersion, InvalidPin) as exc:
-            return _labelled(text_error(str(exc)), "bad_request", query)
-        payload = body.encode("utf-8")
+            response = _labelled(text_error(str(exc)), "bad_request")
+        response.product, response.channel = query.product, query.channel
+        return response
+
+    def _render_xml(self, query: UpdateQuery, evaluation, snapshot) -> Response:
         headers = _rule_headers(evaluation.rule_id, evaluation.rule_data_version)
-        return Response(200, JSON_TYPE, payload, headers + self._signature(query, payload), "update", query.product,
-                        query.channel)
+        release = evaluation.release
+        if release is None:
+            return Response(200, XML_TYPE, EMPTY_UPDATES.encode(), headers, "no_update")
+        if release.blob.content != "xml":
+            return _labelled(text_error("Wrong blob type"), "bad_request")
+        body = xml_document(release.blob.render_xml(query, evaluation.update_type, snapshot))
+        if release.name == NIGHTLY_WORKAROUND_RELEASE and query.buildID in NIGHTLY_WORKAROUND_BUILDS:
+            body = body.replace("\n", "").replace("    ", "")
+        payload = body.encode("utf-8")
+        return Response(200, XML_TYPE, payload, headers + self._signature(query, payload), "update")
+
+    def _render_json(self, query: UpdateQuery, evaluation, snapshot) -> Response:
+        release = evaluation.release
+        if release is None or release.blob.content != "json":
+            # XML-only blobs answer 500 in the reference; "no update" is the honest answer.
+            return Response(404, HTML_TYPE, b"", [], "no_update")
+        payload = release.blob.render_json(query, snapshot).encode("utf-8")
+        headers = _rule_headers(evaluation.rule_id, evaluation.rule_data_version)
+        return Response(200, JSON_TYPE, payload, headers + self._signature(query, payload), "update")
 
     def _signature(self, query: UpdateQuery, payload: bytes) -> list[tuple[str, str]]:
         for sign in self.signers:
