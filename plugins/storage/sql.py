@@ -1,4 +1,4 @@
-"""SQLAlchemy storage backend: SQLite today, PostgreSQL and MySQL through the same code.
+"""SQLAlchemy storage backend: SQLite, PostgreSQL and MySQL/MariaDB through the same code.
 
 Tables and column names follow the reference Balrog database (``rules``,
 ``rules_history``, ``releases``, ``emergency_shutoffs``, ``pinnable_releases``) so that
@@ -9,12 +9,28 @@ transaction, so polling for changes costs one primary-key lookup).
 
 Everything is SQLAlchemy Core. The single module-level :data:`metadata` is what alembic
 will be pointed at.
+
+The servers behave exactly like SQLite here (the contract suite runs on all three in CI):
+
+- URLs: plain ``postgresql://`` uses psycopg 3 and ``mysql://`` / ``mariadb://`` use PyMySQL
+  (the ``postgresql`` / ``mysql`` extras); an explicit ``+driver`` is kept.
+- Keys compare byte for byte: key columns (release names, products, channels, pin versions,
+  aliases, setting keys) get a binary, NO PAD collation on MySQL/MariaDB (whose default
+  collations ignore case, accents and trailing spaces) and ``COLLATE "C"`` on PostgreSQL, so
+  listings come back in code point order whatever the database's locale.
+- Text is utf8mb4 on MySQL, and JSON text (blobs, settings) is LONGTEXT there.
+- Values longer than a column (or integers out of its range) are refused before writing,
+  on every dialect: SQLite would store them, the servers would fail.
+- Writers queue up: a write transaction starts by locking the change counter row (SQLite:
+  ``BEGIN IMMEDIATE``), so parallel loads never interleave. Reads are READ COMMITTED on the
+  servers, and schema creation is serialised between processes.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
+from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import (
@@ -28,19 +44,19 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
-    exists,
+    func,
     insert,
-    literal,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from balrog_engine import hookimpl
@@ -67,7 +83,53 @@ LOAD_USER = "balrog-load"
 NAME_CHUNK = 500
 
 #: Release blobs reach hundreds of KB; MySQL's plain TEXT stops at 64 KB.
-BLOB_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql")
+BLOB_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+#: The DBAPI behind a URL without ``+driver``: what the ``postgresql`` / ``mysql`` extras install.
+DEFAULT_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql"}
+
+#: Dialect names of the MySQL family (``mariadb://`` URLs get SQLAlchemy's "mariadb" dialect).
+MYSQL_FAMILY = ("mysql", "mariadb")
+
+#: Execution option that makes a SQLite transaction ``BEGIN IMMEDIATE`` (see :func:`_configure_sqlite`).
+WRITE = "balrog_write"
+
+#: ``pg_advisory_xact_lock`` key serialising schema creation (any constant: "balrog" in ASCII).
+PG_SCHEMA_LOCK = 0x62616C726F67
+
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+
+
+class Key(TypeDecorator):
+    """A string key compared byte for byte: ``Firefox``, ``firefox`` and ``Firefox `` are three
+    keys, and ORDER BY is code point order, on every dialect (as on SQLite)."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        length = self.impl.length
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(String(length, collation="C"))
+        if dialect.name in MYSQL_FAMILY:
+            # utf8mb4_bin pads with spaces ('a' = 'a '); the NO PAD binary collations don't.
+            if getattr(dialect, "is_mariadb", False):
+                collation = "utf8mb4_nopad_bin"
+            elif (dialect.server_version_info or (0,)) >= (8,):
+                collation = "utf8mb4_0900_bin"
+            else:
+                collation = "utf8mb4_bin"
+            return dialect.type_descriptor(mysql.VARCHAR(length, charset="utf8mb4", collation=collation))
+        return dialect.type_descriptor(String(length))
+
+
+#: Every table: InnoDB (transactions) and utf8mb4 (all of Unicode) on MySQL/MariaDB.
+TABLE_OPTIONS = {
+    f"{prefix}_{option}": value
+    for prefix in MYSQL_FAMILY
+    for option, value in (("engine", "InnoDB"), ("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
+}
 
 #: Product names are String(15) in the reference, but its test data (and therefore our
 #: conformance scenarios) use longer ones; the reference only got away with that on SQLite.
@@ -80,7 +142,7 @@ def _rule_value_columns() -> list[Column]:
     """The rule columns other than ``rule_id`` and ``data_version``, shared by ``rules`` and
     ``rules_history``. Sizes are the reference's (rule-matching spec §2)."""
     return [
-        Column("alias", String(50)),
+        Column("alias", Key(50)),
         Column("priority", Integer),
         Column("mapping", String(100)),
         Column("fallbackMapping", String(100)),
@@ -110,6 +172,7 @@ rules = Table(
     *_rule_value_columns(),
     Column("data_version", Integer, nullable=False, default=1),
     UniqueConstraint("alias", name="rules_alias_key"),
+    **TABLE_OPTIONS,
 )
 
 rules_history = Table(
@@ -121,11 +184,12 @@ rules_history = Table(
     *_rule_value_columns(),
     # NULL marks creation placeholders and deletion tombstones in the reference's history.
     Column("data_version", Integer),
+    **TABLE_OPTIONS,
 )
 
 releases = Table(
     "releases", metadata,
-    Column("name", String(100), primary_key=True),
+    Column("name", Key(100), primary_key=True),
     Column("product", String(PRODUCT)),
     Column("read_only", Boolean, nullable=False, default=False),
     # Text rather than a JSON column type: compact, portable, and key order is preserved
@@ -134,35 +198,40 @@ releases = Table(
     Column("data_version", Integer, nullable=False, default=1),
     # Creation order: the reference lists releases in the order they were created.
     Column("position", Integer, nullable=False, default=0),
+    **TABLE_OPTIONS,
 )
 
 emergency_shutoffs = Table(
     "emergency_shutoffs", metadata,
-    Column("product", String(PRODUCT), primary_key=True),
-    Column("channel", String(75), primary_key=True),
+    Column("product", Key(PRODUCT), primary_key=True),
+    Column("channel", Key(75), primary_key=True),
     Column("comment", String(500)),
     Column("data_version", Integer, nullable=False, default=1),
+    **TABLE_OPTIONS,
 )
 
 pinnable_releases = Table(
     "pinnable_releases", metadata,
-    Column("product", String(PRODUCT), primary_key=True),
-    Column("channel", String(75), primary_key=True),
-    Column("version", String(75), primary_key=True),
+    Column("product", Key(PRODUCT), primary_key=True),
+    Column("channel", Key(75), primary_key=True),
+    Column("version", Key(75), primary_key=True),
     Column("mapping", String(100), nullable=False),
     Column("data_version", Integer, nullable=False, default=1),
+    **TABLE_OPTIONS,
 )
 
 settings = Table(
     "settings", metadata,
-    Column("key", String(100), primary_key=True),
-    Column("value", Text, nullable=False),  # JSON
+    Column("key", Key(100), primary_key=True),
+    Column("value", BLOB_TEXT, nullable=False),  # JSON: allowlists can outgrow MySQL's 64 KB TEXT
+    **TABLE_OPTIONS,
 )
 
 change_counter = Table(
     "change_counter", metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("value", BigInteger, nullable=False),
+    **TABLE_OPTIONS,
 )
 
 #: Tables emptied by :meth:`SQLStorage.replace_all` (everything but the counter).
@@ -248,13 +317,17 @@ class SQLStorage(Storage):
         one id or alias, …) raises :class:`DatasetRejected` and leaves the old contents in place.
         """
         self._ensure_schema()
+        rows = _dataset_rows(dataset)
+        for table, table_rows in rows:
+            _check_values(table, table_rows)
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 for table in DATA_TABLES:
                     conn.execute(table.delete())
-                _write_dataset(conn, dataset)
-                _bump_counter(conn)
-        except IntegrityError as exc:
+                for table, table_rows in rows:
+                    _insert_many(conn, table, table_rows)
+                _sync_rule_ids(conn)
+        except (IntegrityError, DataError) as exc:
             raise DatasetRejected(f"dataset rejected by the database: {exc.orig}") from exc
 
     def close(self) -> None:
@@ -264,6 +337,17 @@ class SQLStorage(Storage):
     def _connect(self) -> Connection:
         self._ensure_schema()
         return self.engine.connect()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction. It starts by bumping the change counter: that locks the counter
+        row (SQLite: ``BEGIN IMMEDIATE`` takes the write lock) until commit, so writers queue up
+        instead of interleaving — on PostgreSQL a second load's DELETE would otherwise miss the
+        rows the first one is inserting, and fail on its own INSERTs. The bump only becomes
+        visible with the commit, so readers never see the counter move before the data."""
+        with _write_transaction(self.engine) as conn:
+            _bump_counter(conn)
+            yield conn
 
     def _fetch(self, query) -> list[Mapping[str, Any]]:
         with self._connect() as conn:
@@ -277,25 +361,50 @@ class SQLStorage(Storage):
         with self._schema_lock:
             if self._schema_ready:
                 return
-            metadata.create_all(self.engine)
-            _seed_counter(self.engine)
+            _create_schema(self.engine)
             self._schema_ready = True
 
 
 # --- engine ------------------------------------------------------------------------------------
-def make_engine(url: str) -> Engine:
-    """``create_engine`` plus the SQLite specifics; other databases need nothing extra."""
+def resolve_url(url: str | URL) -> URL:
+    """``url`` with the default driver for plain ``postgresql://``, ``mysql://`` and ``mariadb://``,
+    and utf8mb4 as the MySQL connection character set unless the URL names one."""
     parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if "+" not in parsed.drivername and backend in DEFAULT_DRIVERS:
+        parsed = parsed.set(drivername=f"{backend}+{DEFAULT_DRIVERS[backend]}")
+    if backend in MYSQL_FAMILY and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def make_engine(url: str) -> Engine:
+    """``create_engine`` with the driver defaults of :func:`resolve_url`, plus the SQLite specifics.
+
+    The servers run at READ COMMITTED (PostgreSQL's default; MySQL's REPEATABLE READ would add
+    gap locks to the whole-table deletes of a load, and nothing here needs it)."""
+    parsed = resolve_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, isolation_level="READ COMMITTED")
     in_memory = parsed.database in (None, "", ":memory:")
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if in_memory:
         # One shared connection, otherwise every pooled connection sees its own empty database.
         options["poolclass"] = StaticPool
-    engine = create_engine(url, **options)
+    engine = create_engine(parsed, **options)
     _configure_sqlite(engine, wal=not in_memory)
     return engine
+
+
+@contextmanager
+def _write_transaction(engine: Engine) -> Iterator[Connection]:
+    """``engine.begin()``, but ``BEGIN IMMEDIATE`` on SQLite: a deferred transaction that reads
+    before it writes can fail at once with "database is locked" when another connection
+    committed meanwhile; an immediate one waits for the write lock (busy timeout) instead."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE: True})
+        with conn.begin():
+            yield conn
 
 
 def _configure_sqlite(engine: Engine, wal: bool) -> None:
@@ -316,32 +425,90 @@ def _configure_sqlite(engine: Engine, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
 
-def _seed_counter(engine: Engine) -> None:
-    """Insert the counter row unless it exists, as one statement: a read followed by a write
-    could fail on SQLite when another process seeds concurrently (stale WAL snapshot)."""
-    missing = ~exists(select(change_counter.c.id))
-    seed = insert(change_counter).from_select(["id", "value"], select(literal(1), literal(0)).where(missing))
-    try:
-        with engine.begin() as conn:
-            conn.execute(seed)
-    except IntegrityError:
-        pass  # another process seeded it first
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables and the counter row. Several processes may start at once, so
+    creation is serialised: ``checkfirst`` alone races (two creators both see no table, one
+    fails with "already exists"). PostgreSQL and SQLite run the DDL in one transaction
+    (an advisory lock / ``BEGIN IMMEDIATE``); MySQL commits DDL implicitly, so a named
+    lock held by the connection guards it there."""
+    if engine.dialect.name in MYSQL_FAMILY:
+        with engine.connect() as conn:
+            lock = func.concat("balrog-schema-", func.database())
+            if conn.execute(select(func.get_lock(lock, 60))).scalar() != 1:
+                raise RuntimeError("timed out waiting for another process to create the schema")
+            try:
+                metadata.create_all(conn)
+                _seed_counter(conn)
+                conn.commit()
+            finally:
+                conn.execute(select(func.release_lock(lock)))
+                conn.commit()
+        return
+    with _write_transaction(engine) as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(PG_SCHEMA_LOCK)))
+        metadata.create_all(conn)
+        _seed_counter(conn)
+
+
+def _seed_counter(conn: Connection) -> None:
+    """Insert the counter row unless it exists (under :func:`_create_schema`'s lock, so the read
+    cannot race; and a database user without INSERT rights can start once the row exists)."""
+    if conn.execute(select(change_counter.c.id).where(change_counter.c.id == 1)).first() is None:
+        conn.execute(insert(change_counter).values(id=1, value=0))
 
 
 # --- writing -------------------------------------------------------------------------------------
-def _write_dataset(conn: Connection, dataset: Dataset) -> None:
+def _dataset_rows(dataset: Dataset) -> list[tuple[Table, list[dict]]]:
+    """The rows of every table for ``dataset``, in insertion order."""
     rule_rows = normalise_rules(dataset.rules)
     timestamp = int(time.time() * 1000)
     history_rows = [{**rule, "changed_by": LOAD_USER, "timestamp": timestamp} for rule in rule_rows]
-    _insert_many(conn, rules, rule_rows)
-    _insert_many(conn, rules_history, history_rows)
-    _insert_many(conn, releases, [release_row(release) | {"position": i} for i, release in enumerate(dataset.releases)])
-    _insert_many(conn, emergency_shutoffs, [shutoff_row(row) for row in dataset.emergency_shutoffs])
-    _insert_many(conn, pinnable_releases, [pin_row(row) for row in dataset.pins])
-    _insert_many(conn, settings, [{"key": k, "value": dump_json(v)} for k, v in dataset.config.items()])
+    return [
+        (rules, rule_rows),
+        (rules_history, history_rows),
+        (releases, [release_row(release) | {"position": i} for i, release in enumerate(dataset.releases)]),
+        (emergency_shutoffs, [shutoff_row(row) for row in dataset.emergency_shutoffs]),
+        (pinnable_releases, [pin_row(row) for row in dataset.pins]),
+        (settings, [{"key": k, "value": dump_json(v)} for k, v in dataset.config.items()]),
+    ]
+
+
+def _check_values(table: Table, rows: Sequence[dict]) -> None:
+    """Refuse strings longer than their column and integers outside its range, the same way on
+    every dialect: SQLite would store them, PostgreSQL and MySQL (strict mode) would raise a
+    driver error, and MySQL in non-strict mode would silently truncate."""
+    limits = []
+    for column in table.columns:
+        kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+        if isinstance(kind, String) and kind.length:
+            limits.append((column.name, "text", kind.length))
+        elif isinstance(kind, Integer):
+            limits.append((column.name, "int", INT64 if isinstance(kind, BigInteger) else INT32))
+    for index, row in enumerate(rows):
+        for name, kind, limit in limits:
+            value = row.get(name)
+            if value is None:
+                continue
+            if kind == "text" and isinstance(value, str) and len(value) > limit:
+                raise DatasetRejected(
+                    f"dataset rejected: {table.name}[{index}].{name} is {len(value)} characters long, "
+                    f"more than the {limit} the column holds: {value[:60]!r}")
+            if kind == "int" and isinstance(value, int) and not limit[0] <= value <= limit[1]:
+                raise DatasetRejected(
+                    f"dataset rejected: {table.name}[{index}].{name} = {value} is outside the column's range")
+
+
+def _sync_rule_ids(conn: Connection) -> None:
+    """Loads write explicit rule ids; PostgreSQL's sequence does not notice, so move it past them
+    (SQLite and MySQL do this themselves) and a rule created later without an id gets a new one."""
+    if conn.dialect.name == "postgresql":
+        sequence = func.pg_get_serial_sequence(rules.name, rules.c.rule_id.name)
+        next_id = func.coalesce(func.max(rules.c.rule_id), 0) + 1
+        conn.execute(select(func.setval(sequence, next_id, False)))
 
 
 def _insert_many(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
@@ -367,4 +534,4 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 @hookimpl
 def balrog_storage_backends():
-    return {"sqlite": SQLStorage, "postgresql": SQLStorage, "mysql": SQLStorage}
+    return {"sqlite": SQLStorage, "postgresql": SQLStorage, "mysql": SQLStorage, "mariadb": SQLStorage}

@@ -2,8 +2,10 @@
 
 Backends are built through the plugin registry from a URL, exactly as the servers do.
 Adding a backend to the suite means adding a URL to :func:`backend_urls`; set
-``BALROG_TEST_POSTGRESQL_URL`` (e.g. ``postgresql+psycopg://u:p@host/db``, a database the
-tests may wipe) to include PostgreSQL.
+``BALROG_TEST_POSTGRESQL_URL`` (e.g. ``postgresql+psycopg://u:p@host/db``) and
+``BALROG_TEST_MYSQL_URL`` (e.g. ``mysql+pymysql://u:p@host/db``, MySQL or MariaDB) to
+databases the tests may wipe to include PostgreSQL and MySQL/MariaDB.
+``.ci/databases.sh`` starts both locally and prints the two variables; CI always sets them.
 """
 from __future__ import annotations
 
@@ -90,6 +92,10 @@ def read_everything(storage) -> None:
     storage.ping()
 
 
+#: Database servers the suite runs on when ``BALROG_TEST_<NAME>_URL`` is set.
+SERVER_BACKENDS = ("postgresql", "mysql")
+
+
 # --- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def registry():
@@ -99,8 +105,10 @@ def registry():
 
 def backend_urls():
     params = [pytest.param("memory://", id="memory"), pytest.param("sqlite:///{tmp}/balrog.db", id="sqlite")]
-    if os.environ.get("BALROG_TEST_POSTGRESQL_URL"):
-        params.append(pytest.param(os.environ["BALROG_TEST_POSTGRESQL_URL"], id="postgresql"))
+    for backend in SERVER_BACKENDS:
+        url = os.environ.get(f"BALROG_TEST_{backend.upper()}_URL")
+        if url:
+            params.append(pytest.param(url, id=backend))
     return params
 
 
@@ -304,11 +312,193 @@ def test_reads_from_another_thread(storage):
     assert results == [(storage.rules(), storage.change_counter())]
 
 
+def test_keys_are_exact_strings(storage):
+    """Names, products, channels and aliases are compared byte for byte on every backend: case,
+    accents and trailing spaces make different keys (MySQL's default collations would not)."""
+    names = ["Firefox-1.0", "firefox-1.0", "Firefox-1.0 ", "FIREFOX-1.0", "Fírefox-1.0"]
+    releases = [StoredRelease(name, "Firefox", {"name": name, "i": i}) for i, name in enumerate(names)]
+    keys = [("P", "c"), ("p", "c"), ("P", "C"), ("P ", "c"), ("P", "c "), ("Ṗ", "c")]
+    shutoffs = [{"product": product, "channel": channel} for product, channel in keys]
+    pins = [{"product": product, "channel": channel, "version": version, "mapping": "Firefox-1.0"}
+            for product, channel in keys for version in ("1.", "1. ")]
+    rules = [{"rule_id": 1, "alias": "release", "priority": 1}, {"rule_id": 2, "alias": "Release", "priority": 2},
+             {"rule_id": 3, "alias": "release ", "priority": 3}]
+    storage.replace_all(small_dataset(releases=releases, emergency_shutoffs=shutoffs, pins=pins, rules=rules))
+
+    found = storage.releases(names)
+    assert {name: found[name].data["i"] for name in names} == {name: i for i, name in enumerate(names)}
+    assert list(storage.releases(["firefox-1.0"])) == ["firefox-1.0"]
+    assert storage.releases(["FireFox-1.0", "Firefox-1.0  ", "Firefox-1.0\t"]) == {}
+    assert sorted((row["product"], row["channel"]) for row in storage.shutoffs()) == sorted(keys)
+    assert len(storage.pins()) == len(pins)
+    assert [rule["alias"] for rule in storage.rules()] == ["release", "Release", "release "]
+
+
+def test_listings_are_in_code_point_order(storage):
+    """Shutoffs and pins are listed by their key in code point order (Python's string order)
+    on every backend, whatever the database's locale."""
+    products = ["b", "B", "a", "_", "-x", "é", "e", "z", "Z", "😀", "ﬀ", "10", "9"]
+    shutoffs = [{"product": product, "channel": "c"} for product in products]
+    pins = [{"product": "P", "channel": "c", "version": version, "mapping": "m"} for version in products]
+    storage.replace_all(small_dataset(emergency_shutoffs=shutoffs, pins=pins))
+    assert [row["product"] for row in storage.shutoffs()] == sorted(products)
+    assert [row["version"] for row in storage.pins()] == sorted(products)
+
+
+def test_text_round_trips_exactly(storage):
+    """Non-BMP characters, escapes and blobs/settings far beyond 64 KB (MySQL's TEXT) come back as written."""
+    big = {"name": "Big", "schema_version": 1, "emoji": "😀 ☃ ü \u0000 \"q\" \\", "nul": "\x00",
+           "platforms": {f"p{i:05d}": {"locales": {"en-US": {"buildID": "2" * 40, "note": "é" * 10}}}
+                         for i in range(20000)}}
+    assert len(json.dumps(big)) > 2_000_000
+    config = {"allowlisted_domains": {f"download{i}.example.com": ["Firefox", "Thunderbird"] for i in range(5000)},
+              "special_force_hosts": ["http://ünïcode.example.com", "http://😀.example.com"]}
+    assert len(json.dumps(config)) > 65536
+    rules = [{"rule_id": 1, "priority": 1, "comment": "émoji 😀 and a tab\t", "product": "Fírefox 😀",
+              "mapping": "Big"}]
+    shutoffs = [{"product": "😀", "channel": "ß", "comment": "ünïcode"}]
+    storage.replace_all(small_dataset(releases=[StoredRelease("Big", "😀", big)], config=config, rules=rules,
+                                      emergency_shutoffs=shutoffs))
+    stored = storage.releases(["Big"])["Big"]
+    assert json.dumps(stored.data) == json.dumps(big) and stored.product == "😀"
+    assert storage.settings() == config
+    assert storage.rules()[0]["comment"] == "émoji 😀 and a tab\t"
+    assert storage.rules()[0]["product"] == "Fírefox 😀"
+    assert storage.shutoffs() == [{"product": "😀", "channel": "ß", "comment": "ünïcode", "data_version": 1}]
+
+
+def test_concurrent_loads_serialise(open_storage):
+    """Loads from several writers (``balrog db load`` in parallel) queue up: none fails, and the
+    result is one whole dataset, never a mix."""
+    storage = open_storage()
+    if isinstance(storage, sql.SQLStorage) and storage.engine.dialect.name != "sqlite":
+        sql.metadata.drop_all(storage.engine)
+    variants = [
+        small_dataset(rules=[{"rule_id": i, "priority": i, "alias": f"r{i}"} for i in range(1, 40)],
+                      releases=[StoredRelease(f"A-{i}", "A", {"i": i}) for i in range(50)]),
+        small_dataset(rules=[{"rule_id": i, "priority": -i, "alias": f"r{i}"} for i in range(20, 70)],
+                      releases=[StoredRelease(f"A-{i}", "A", {"i": -i}) for i in range(25, 90)]),
+    ]
+    writers = [storage] + [open_storage() for _ in range(3)]  # other "processes" on the same database
+    errors = []
+
+    def load(writer, variant):
+        try:
+            for _ in range(5):
+                writer.replace_all(variant)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(writer, variants[i % 2])) for i, writer in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rules = storage.rules()
+    assert rules in (expected_rules(variants[0]), expected_rules(variants[1]))
+    variant = variants[0] if rules == expected_rules(variants[0]) else variants[1]
+    assert [r["name"] for r in storage.release_summaries()] == [r.name for r in variant.releases]
+    assert len(storage.rule_history(25)) == 1
+
+
 # --- backend specifics ----------------------------------------------------------------------------
 def test_every_scheme_is_registered(registry):
     assert registry.storage_backends["memory"] is memory.MemoryStorage
-    for scheme in ("sqlite", "postgresql", "mysql"):
+    for scheme in ("sqlite", "postgresql", "mysql", "mariadb"):
         assert registry.storage_backends[scheme] is sql.SQLStorage
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("postgresql://u:p@127.0.0.1:5432/db", "postgresql+psycopg://u:p@127.0.0.1:5432/db"),
+    ("postgresql+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
+    ("mysql://u:p@127.0.0.1/db", "mysql+pymysql://u:p@127.0.0.1/db?charset=utf8mb4"),
+    ("mariadb://u:p@127.0.0.1/db", "mariadb+pymysql://u:p@127.0.0.1/db?charset=utf8mb4"),
+    ("mysql+mysqldb://u@h/db?charset=utf8", "mysql+mysqldb://u@h/db?charset=utf8"),
+    ("sqlite:///x.db", "sqlite:///x.db"),
+])
+def test_plain_server_urls_get_the_extras_drivers(url, expected):
+    assert sql.resolve_url(url).render_as_string(hide_password=False) == expected
+
+
+@pytest.mark.parametrize("url,dialect,driver", [
+    ("postgresql://u:p@127.0.0.1:1/db", "postgresql", "psycopg"),
+    ("mysql://u:p@127.0.0.1:1/db", "mysql", "pymysql"),
+    ("mariadb://u:p@127.0.0.1:1/db", "mariadb", "pymysql"),
+])
+def test_plain_server_urls_open_without_a_server(registry, url, dialect, driver):
+    """The drivers are installed (test extra) and a storage opens lazily: ping() is False, no exception."""
+    storage = registry.storage_for(url)
+    try:
+        assert (storage.engine.dialect.name, storage.engine.dialect.driver) == (dialect, driver)
+        assert storage.ping() is False
+    finally:
+        storage.close()
+
+
+@pytest.mark.skipif(not os.environ.get("BALROG_TEST_MYSQL_URL"), reason="BALROG_TEST_MYSQL_URL is not set")
+def test_mariadb_scheme_on_the_mysql_server(registry):
+    """``mariadb://`` (SQLAlchemy's mariadb dialect, its own table options) works like ``mysql://``."""
+    url = sql.make_url(os.environ["BALROG_TEST_MYSQL_URL"])
+    storage = registry.storage_for(url.set(drivername="mysql+pymysql").render_as_string(hide_password=False))
+    try:
+        assert storage.ping() is True  # connecting tells the dialect which server it is
+        if not storage.engine.dialect.is_mariadb:
+            pytest.skip("the MySQL test server is not MariaDB")
+    finally:
+        storage.close()
+    storage = registry.storage_for(url.set(drivername="mariadb").render_as_string(hide_password=False))
+    try:
+        assert storage.engine.dialect.name == "mariadb"
+        sql.metadata.drop_all(storage.engine)
+        names = ["Firefox-1.0", "firefox-1.0", "Firefox-1.0 "]
+        dataset = small_dataset(releases=[StoredRelease(name, "Firefox", {"name": name}) for name in names])
+        storage.replace_all(dataset)
+        assert sorted(storage.releases(names)) == sorted(names)
+        assert storage.rules() == expected_rules(dataset)
+        with storage.engine.connect() as conn:
+            ddl = conn.exec_driver_sql("SHOW CREATE TABLE releases").one()[1]
+        assert "utf8mb4_nopad_bin" in ddl and "longtext" in ddl and "InnoDB" in ddl
+    finally:
+        sql.metadata.drop_all(storage.engine)
+        storage.close()
+
+
+def test_sql_rule_ids_continue_after_a_load(storage):
+    """Loads write explicit rule ids; a rule inserted later without one must not collide
+    (PostgreSQL's sequence has to be moved past them)."""
+    if not isinstance(storage, sql.SQLStorage):
+        pytest.skip("SQL backends only")
+    storage.replace_all(small_dataset(rules=[{"rule_id": 5, "priority": 1}, {"rule_id": 41, "priority": 2}]))
+    with storage.engine.begin() as conn:
+        new_id = conn.execute(sql.insert(sql.rules).values(priority=3)).inserted_primary_key[0]
+    assert new_id > 41
+
+
+@pytest.mark.parametrize("field,value", [
+    ("rules", [{"rule_id": 1, "priority": 1, "headerArchitecture": "x" * 11}]),
+    ("rules", [{"rule_id": 1, "priority": 2**31}]),
+    ("releases", [StoredRelease("R" * 101, "P", {})]),
+    ("emergency_shutoffs", [{"product": "P", "channel": "c" * 76}]),
+    ("pins", [{"product": "P", "channel": "c", "version": "1.", "mapping": "m" * 101}]),
+], ids=["rule-text", "rule-int", "release-name", "shutoff-channel", "pin-mapping"])
+def test_sql_refuses_values_too_big_for_their_column(storage, field, value):
+    """The same on every SQL dialect (SQLite would store them, the servers would fail); the
+    old contents stay. Exactly full columns are fine."""
+    if not isinstance(storage, sql.SQLStorage):
+        pytest.skip("SQL backends only: the memory backend does not enforce column sizes")
+    storage.replace_all(small_dataset())
+    before = (storage.rules(), storage.change_counter())
+    with pytest.raises(DatasetRejected, match="dataset rejected"):
+        storage.replace_all(small_dataset(**{field: value}))
+    assert (storage.rules(), storage.change_counter()) == before
+
+    full = small_dataset(rules=[{"rule_id": 1, "priority": 2**31 - 1, "headerArchitecture": "x" * 10,
+                                 "osVersion": "é" * 1000}],
+                         releases=[StoredRelease("😀" * 100, "P", {})])
+    storage.replace_all(full)
+    assert storage.rules() == expected_rules(full)
+    assert list(storage.releases(["😀" * 100])) == ["😀" * 100]
 
 
 def test_memory_instances_are_independent(registry):
