@@ -18,6 +18,7 @@ from pathlib import Path
 from balrog_engine import Engine, load_plugins
 from balrog_engine.config import Settings, load_settings
 from balrog_engine.dataset import DatasetError, load_dataset_file
+from balrog_engine.storage import DatasetRejected
 
 from .observability import setup_logging
 
@@ -44,8 +45,13 @@ def cmd_db_load(args) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     storage = registry.storage_for(settings.db)
-    storage.replace_all(dataset)
-    storage.close()
+    try:
+        storage.replace_all(dataset)
+    except DatasetRejected as exc:
+        print(f"refused {args.file}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        storage.close()
     print(f"loaded {len(dataset.rules)} rules, {len(dataset.releases)} releases, {len(dataset.pins)} pins, "
           f"{len(dataset.emergency_shutoffs)} shutoffs into {settings.db}")
     return 0

@@ -140,6 +140,16 @@ def storage(open_storage):
     return storage
 
 
+@pytest.fixture(params=[p for p in backend_urls() if p.id != "memory"])
+def sql_storage(request, registry, tmp_path):
+    """The SQL backends only, for what only they do (sequences, column sizes)."""
+    storage = registry.storage_for(request.param.format(tmp=tmp_path))
+    if storage.engine.dialect.name != "sqlite":
+        sql.metadata.drop_all(storage.engine)
+    yield storage
+    storage.close()
+
+
 # --- the contract ---------------------------------------------------------------------------------
 def test_empty_storage_reads_as_empty(storage):
     assert storage.rules() == []
@@ -464,11 +474,10 @@ def test_mariadb_scheme_on_the_mysql_server(registry):
         storage.close()
 
 
-def test_sql_rule_ids_continue_after_a_load(storage):
+def test_sql_rule_ids_continue_after_a_load(sql_storage):
     """Loads write explicit rule ids; a rule inserted later without one must not collide
     (PostgreSQL's sequence has to be moved past them)."""
-    if not isinstance(storage, sql.SQLStorage):
-        pytest.skip("SQL backends only")
+    storage = sql_storage
     storage.replace_all(small_dataset(rules=[{"rule_id": 5, "priority": 1}, {"rule_id": 41, "priority": 2}]))
     with storage.engine.begin() as conn:
         new_id = conn.execute(sql.insert(sql.rules).values(priority=3)).inserted_primary_key[0]
@@ -482,11 +491,10 @@ def test_sql_rule_ids_continue_after_a_load(storage):
     ("emergency_shutoffs", [{"product": "P", "channel": "c" * 76}]),
     ("pins", [{"product": "P", "channel": "c", "version": "1.", "mapping": "m" * 101}]),
 ], ids=["rule-text", "rule-int", "release-name", "shutoff-channel", "pin-mapping"])
-def test_sql_refuses_values_too_big_for_their_column(storage, field, value):
+def test_sql_refuses_values_too_big_for_their_column(sql_storage, field, value):
     """The same on every SQL dialect (SQLite would store them, the servers would fail); the
     old contents stay. Exactly full columns are fine."""
-    if not isinstance(storage, sql.SQLStorage):
-        pytest.skip("SQL backends only: the memory backend does not enforce column sizes")
+    storage = sql_storage
     storage.replace_all(small_dataset())
     before = (storage.rules(), storage.change_counter())
     with pytest.raises(DatasetRejected, match="dataset rejected"):
