@@ -3,6 +3,7 @@
 The public API for plugin authors and embedders is re-exported here; plugins
 import only these names.
 """
+from .allowlist import apply_force
 from .addons import ADDONS_FOOTER, ADDONS_HEADER, AddonFileSchema, AddonListBlob
 from .blob_fields import (
     AliasSchema,
@@ -28,6 +29,7 @@ from .blobs import (
     flatten_errors,
 )
 from .conditions import Condition, ConditionContext
+from .engine import Engine
 from .matching import (
     channel_matches,
     compile_string_expression,
@@ -38,6 +40,7 @@ from .matching import (
 )
 from .plugins import PluginRegistry, hookimpl, load_plugins
 from .query import Force, UpdateQuery
+from .responses import Response
 from .storage import RULE_COLUMNS, Dataset, DatasetRejected, Storage, StoredRelease
 from .versions import (
     InvalidPin,
@@ -52,17 +55,11 @@ from .versions import (
 __all__ = [
     "ADDONS_FOOTER", "ADDONS_HEADER", "AddonFileSchema", "AddonListBlob", "AliasSchema", "BadRequest",
     "BlobType", "BlobValidationError", "Condition", "ConditionContext", "Dataset", "DatasetRejected",
-    "Evaluation", "Force", "InvalidPin", "InvalidVersion", "KeyedMap", "MozillaVersion",
-    "PlatformEntry", "PluginRegistry", "RULE_COLUMNS", "Release", "RenderContext", "Serve", "Storage",
+    "Engine", "Evaluation", "Force", "InvalidPin", "InvalidVersion", "KeyedMap", "MozillaVersion",
+    "PlatformEntry", "PluginRegistry", "RULE_COLUMNS", "Release", "RenderContext", "Response", "Serve", "Storage",
     "StoredRelease", "StrictBoolean", "StrictNumber", "StrictSchema", "UpdateQuery", "XmlParts",
-    "channel_matches", "compare_to_pin", "compile_string_expression", "compile_version_expression",
+    "apply_force", "channel_matches", "compare_to_pin", "compile_string_expression", "compile_version_expression",
     "fallback_channel", "flatten_errors", "glob_match", "hookimpl", "load_plugins", "name_field",
     "parse_loose", "parse_mozilla", "parse_pin", "parse_query_version", "product_field",
     "schema_version_field", "uri_field",
 ]
-
-from .allowlist import apply_force  # noqa: E402  (re-exported for blob-type plugins)
-from .engine import Engine  # noqa: E402
-from .responses import Response  # noqa: E402
-
-__all__ += ["Engine", "Response", "apply_force"]
