@@ -2,6 +2,7 @@
 
     balrog serve [--db URL] [--host H] [--port P] [--config FILE]
     balrog db load FILE.json [--db URL]
+    balrog db upgrade [--db URL]
     balrog plugins
 
 ``balrog serve`` with no arguments serves an embedded SQLite database
@@ -57,6 +58,24 @@ def cmd_db_load(args) -> int:
     return 0
 
 
+def cmd_db_upgrade(args) -> int:
+    settings = _settings(args)
+    registry = load_plugins(blocked=settings.block_plugins)
+    storage = registry.storage_for(settings.db)
+    if not hasattr(storage, "upgrade"):
+        print(f"{settings.db}: this storage backend has no schema to upgrade", file=sys.stderr)
+        return 2
+    try:
+        before = storage.schema_revision()
+        after = storage.upgrade()
+    finally:
+        storage.close()
+    print(f"schema revision before: {before or 'none'}")
+    print(f"schema revision after: {after}")
+    print(f"{settings.db} is up to date" if before == after else f"upgraded {settings.db} from {before or 'none'} to {after}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     import waitress
 
@@ -109,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file")
     load.add_argument("--db", help="database URL (default sqlite:///balrog.db)")
     load.set_defaults(func=cmd_db_load)
+    upgrade = db_sub.add_parser("upgrade", help="migrate the database to the current schema (creating it when empty)")
+    upgrade.add_argument("--db", help="database URL (default sqlite:///balrog.db)")
+    upgrade.set_defaults(func=cmd_db_upgrade)
 
     plugins = sub.add_parser("plugins", help="list the plugins and what they contribute")
     plugins.set_defaults(func=cmd_plugins)

@@ -7,8 +7,10 @@ schema instead of replacing it. Two tables are ours: ``settings`` (deployment se
 that travel with a dataset) and ``change_counter`` (one row, bumped in every write
 transaction, so polling for changes costs one primary-key lookup).
 
-Everything is SQLAlchemy Core. The single module-level :data:`metadata` is what alembic
-will be pointed at.
+Everything is SQLAlchemy Core. The single module-level :data:`metadata` is the current
+schema; the alembic migrations in :mod:`balrog_plugins.storage.sql_migrations` build it, one
+reviewed revision at a time, and :meth:`SQLStorage.upgrade` (run on first use, and by
+``balrog db upgrade``) applies the ones a database lacks.
 
 The servers behave exactly like SQLite here (the contract suite runs on all three in CI):
 
@@ -23,14 +25,17 @@ The servers behave exactly like SQLite here (the contract suite runs on all thre
   on every dialect: SQLite would store them, the servers would fail.
 - Writers queue up: a write transaction starts by locking the change counter row (SQLite:
   ``BEGIN IMMEDIATE``), so parallel loads never interleave. Reads are READ COMMITTED on the
-  servers, and schema creation is serialised between processes.
+  servers, and schema migration is serialised between processes.
 """
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import (
@@ -50,6 +55,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect as sa_inspect,
     select,
     text,
     update,
@@ -59,8 +65,24 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from balrog_engine import hookimpl
-from balrog_engine.storage import (
+
+def _alembic_chatter(record: logging.LogRecord) -> bool:
+    """Keep alembic's "Running upgrade …" lines, drop what it says on every connection it inspects."""
+    return not record.getMessage().startswith(("Context impl ", "Will assume "))
+
+
+# Every storage checks the revision on first use, and importing alembic registers its plugins:
+# without this, each start would log alembic's set-up. (Before the import, which logs.)
+logging.getLogger("alembic.runtime.migration").addFilter(_alembic_chatter)
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+
+from balrog_engine import hookimpl  # noqa: E402
+from balrog_engine.storage import (  # noqa: E402
     RULE_COLUMNS,
     Dataset,
     DatasetRejected,
@@ -94,8 +116,15 @@ MYSQL_FAMILY = ("mysql", "mariadb")
 #: Execution option that makes a SQLite transaction ``BEGIN IMMEDIATE`` (see :func:`_configure_sqlite`).
 WRITE = "balrog_write"
 
-#: ``pg_advisory_xact_lock`` key serialising schema creation (any constant: "balrog" in ASCII).
+#: ``pg_advisory_xact_lock`` key serialising schema migration (any constant: "balrog" in ASCII).
 PG_SCHEMA_LOCK = 0x62616C726F67
+
+#: The alembic script directory (a package, so it ships in the wheel).
+MIGRATIONS = Path(__file__).with_name("sql_migrations")
+
+#: The revision a database made by ``metadata.create_all`` (before migrations) is stamped at:
+#: the first, unless its ``releases`` table already has the ``position`` column.
+CREATE_ALL_REVISIONS = ("0001", "0002")
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -242,9 +271,9 @@ class SQLStorage(Storage):
     """A :class:`~balrog_engine.Storage` on any SQLAlchemy database URL.
 
     The engine's connection pool makes one instance safe to share between threads (the
-    server reads from a background refresh thread). The schema is created on first use
-    rather than in the constructor, so a server can start while its database is down and
-    report that through :meth:`ping`.
+    server reads from a background refresh thread). The schema is migrated to the current
+    revision on first use rather than in the constructor, so a server can start while its
+    database is down and report that through :meth:`ping`.
     """
 
     def __init__(self, url: str):
@@ -353,15 +382,38 @@ class SQLStorage(Storage):
         with self._connect() as conn:
             return list(conn.execute(query).mappings())
 
+    # --- schema ----------------------------------------------------------------------------
+    def upgrade(self) -> str | None:
+        """Bring the database to the current schema revision and return that revision.
+
+        Empty databases get every migration; databases made by ``create_all`` before the
+        migrations existed are stamped at the revision they match first. Idempotent (an
+        up-to-date database is not written to), and serialised between processes, so every
+        process may do it at start-up."""
+        with self._schema_lock:
+            revision = _upgrade_schema(self.engine)
+            self._schema_ready = True
+        return revision
+
+    def schema_revision(self) -> str | None:
+        """The database's alembic revision: ``None`` for an empty database, and for one made by
+        ``create_all`` before the migrations existed (not stamped yet)."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    @staticmethod
+    def head_revision() -> str | None:
+        """The newest revision of the migrations: the schema of :data:`metadata`."""
+        return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
     def _ensure_schema(self) -> None:
-        """Create missing tables and the counter row, once per instance. Idempotent, so every
-        process may do it at start-up; alembic migrations will take this over."""
+        """Migrate to the current revision and create the counter row, once per instance."""
         if self._schema_ready:
             return
         with self._schema_lock:
             if self._schema_ready:
                 return
-            _create_schema(self.engine)
+            _upgrade_schema(self.engine)
             self._schema_ready = True
 
 
@@ -428,34 +480,66 @@ def _configure_sqlite(engine: Engine, wal: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
 
-def _create_schema(engine: Engine) -> None:
-    """Create missing tables and the counter row. Several processes may start at once, so
-    creation is serialised: ``checkfirst`` alone races (two creators both see no table, one
-    fails with "already exists"). PostgreSQL and SQLite run the DDL in one transaction
-    (an advisory lock / ``BEGIN IMMEDIATE``); MySQL commits DDL implicitly, so a named
-    lock held by the connection guards it there."""
+# --- schema ----------------------------------------------------------------------------------------
+def alembic_config(connection: Connection | None = None) -> Config:
+    """The alembic configuration of the migrations, made in code (no ``alembic.ini``). With a
+    ``connection``, ``env.py`` runs the migrations on it, inside its transaction."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # The migrations' building blocks (metadata, column types): they cannot import this module.
+    config.attributes["sql"] = sys.modules[__name__]
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade_schema(engine: Engine) -> str | None:
+    """Migrate to ``head`` and create the counter row; returns the revision. Several processes
+    may start at once, so this is serialised: two migrators would both see an empty database
+    and one would fail with "already exists". PostgreSQL and SQLite run the migrations in one
+    transaction (after an advisory lock / ``BEGIN IMMEDIATE``), so a failed migration leaves
+    nothing behind; MySQL commits DDL implicitly, so a named lock held by the connection
+    guards it there."""
     if engine.dialect.name in MYSQL_FAMILY:
         with engine.connect() as conn:
             lock = func.concat("balrog-schema-", func.database())
             if conn.execute(select(func.get_lock(lock, 60))).scalar() != 1:
-                raise RuntimeError("timed out waiting for another process to create the schema")
+                raise RuntimeError("timed out waiting for another process to migrate the schema")
             try:
-                metadata.create_all(conn)
-                _seed_counter(conn)
+                revision = _migrate(conn)
                 conn.commit()
             finally:
+                conn.rollback()  # a failed migration's open transaction, before the lock is released
                 conn.execute(select(func.release_lock(lock)))
                 conn.commit()
-        return
+        return revision
     with _write_transaction(engine) as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(PG_SCHEMA_LOCK)))
-        metadata.create_all(conn)
-        _seed_counter(conn)
+        return _migrate(conn)
+
+
+def _migrate(conn: Connection) -> str | None:
+    """Under the schema lock, in ``conn``'s transaction: recognise what is there, upgrade to ``head``."""
+    config = alembic_config(conn)
+    current = MigrationContext.configure(conn).get_current_revision()
+    tables = set(sa_inspect(conn).get_table_names())
+    ours = tables & set(metadata.tables)
+    if current is None and releases.name in tables:
+        # Made by create_all before the migrations: stamp the revision its tables match.
+        columns = {column["name"] for column in sa_inspect(conn).get_columns(releases.name)}
+        command.stamp(config, CREATE_ALL_REVISIONS[1] if "position" in columns else CREATE_ALL_REVISIONS[0])
+    elif current is not None and not ours:
+        # Versioned, but every table is gone (``metadata.drop_all`` leaves alembic_version behind):
+        # an empty database, to be built from the start.
+        command.stamp(config, "base")
+    command.upgrade(config, "head")
+    _seed_counter(conn)
+    return MigrationContext.configure(conn).get_current_revision()
 
 
 def _seed_counter(conn: Connection) -> None:
-    """Insert the counter row unless it exists (under :func:`_create_schema`'s lock, so the read
+    """Insert the counter row unless it exists (under :func:`_upgrade_schema`'s lock, so the read
     cannot race; and a database user without INSERT rights can start once the row exists)."""
     if conn.execute(select(change_counter.c.id).where(change_counter.c.id == 1)).first() is None:
         conn.execute(insert(change_counter).values(id=1, value=0))
