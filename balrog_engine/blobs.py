@@ -181,10 +181,6 @@ class BlobType:
         blobs return None."""
         return None
 
-    def platform_aliases(self) -> Mapping[str, str]:
-        """``{build target: target it aliases to}`` for alias platform entries. Default: none."""
-        return {}
-
     # --- request path ---------------------------------------------------------------------
     def should_serve(self, query: "UpdateQuery", ctx: RenderContext) -> Serve:
         """Decide whether this release is an update for ``query`` (no downgrades etc.).

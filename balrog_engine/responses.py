@@ -173,10 +173,6 @@ class Protocol:
         self.signers = tuple(signers)
         self.cache = ResponseCache(cache_size) if cache_size > 0 else None
 
-    @staticmethod
-    def handles(path: str) -> bool:
-        return path.startswith("/update") or path.startswith("/json/")
-
     def respond(self, path: str | None, query_string: str = "", user_agent: str = "") -> Response:
         """``path`` is the percent-decoded path (None when it was not UTF-8); ``query_string`` is raw.
 

@@ -116,10 +116,6 @@ class CompiledRule:
         """May raise InvalidVersion (query or rule operand), which the caller turns into a 400."""
         return self._version is None or self._version(versions)
 
-    def matches(self, q: UpdateQuery, versions: ParsedVersions) -> bool:
-        """The whole rule against one query (for tools that explain a single rule)."""
-        return self.is_candidate(q) and self.version_matches(versions) and self.matches_rest(q)
-
     def matches_rest(self, q: UpdateQuery) -> bool:
         """Every column but channel and version (those are settled by the index's memos)."""
         if not self.is_candidate(q):

@@ -194,7 +194,6 @@ class SnapshotHolder:
         self.last_check = time.time()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listeners: list[Callable[[Snapshot], None]] = []
 
     def _build_frozen(self) -> Snapshot:
         """Build; in a server process, then move the (long-lived) snapshot out of the cyclic GC's sight.
@@ -211,9 +210,6 @@ class SnapshotHolder:
         gc.freeze()
         return snapshot
 
-    def on_swap(self, listener: Callable[[Snapshot], None]) -> None:
-        self._listeners.append(listener)
-
     def refresh(self, force: bool = False) -> bool:
         """Rebuild if storage changed; True when a new snapshot was swapped in."""
         try:
@@ -229,8 +225,6 @@ class SnapshotHolder:
             return False
         self.current = snapshot
         self.last_error = None
-        for listener in self._listeners:
-            listener(snapshot)
         return True
 
     def start(self) -> None:

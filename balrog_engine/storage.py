@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+#: ``changed_by`` of the history rows a dataset load (``replace_all``) writes.
+LOAD_USER = "balrog-load"
+
 # Rule columns in the order the reference's read-only API prints them.
 RULE_COLUMNS: tuple[str, ...] = (
     "rule_id", "alias", "priority", "mapping", "fallbackMapping", "backgroundRate", "update_type",

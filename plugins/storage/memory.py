@@ -19,6 +19,7 @@ from balrog_engine import hookimpl
 from balrog_engine.storage import (
     Dataset,
     DatasetRejected,
+    LOAD_USER,
     Storage,
     StoredRelease,
     booleans_as_bool,
@@ -30,8 +31,6 @@ from balrog_engine.storage import (
     stored_release,
 )
 
-#: Written as ``changed_by`` in the history rows that :meth:`MemoryStorage.replace_all` creates.
-LOAD_USER = "balrog-load"
 
 
 @dataclass

@@ -86,6 +86,7 @@ from balrog_engine.storage import (  # noqa: E402
     RULE_COLUMNS,
     Dataset,
     DatasetRejected,
+    LOAD_USER,
     Storage,
     StoredRelease,
     booleans_as_bool,
@@ -97,8 +98,6 @@ from balrog_engine.storage import (  # noqa: E402
     stored_release,
 )
 
-#: Written as ``changed_by`` in the history rows that :meth:`SQLStorage.replace_all` creates.
-LOAD_USER = "balrog-load"
 
 #: Names per ``IN (...)`` query. Stays well below SQLite's historical 999 bound-parameter
 #: limit and keeps statements small on every backend.
