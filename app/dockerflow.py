@@ -73,11 +73,10 @@ class StaticFile:
         resp.set_header("Content-Disposition", f"inline; filename={self.name}")
         resp.set_header("Last-Modified", self.last_modified)
         resp.etag = self.etag
-        resp.content_type = self.content_type
-        if req.if_none_match and any(getattr(t, "strip", lambda: t)() == self.etag or str(t) == self.etag
-                                     for t in req.if_none_match):
-            resp.status = 304
+        if req.if_none_match and self.etag in req.if_none_match:
+            resp.status = 304  # no body, so no Content-Type either
             return
+        resp.content_type = self.content_type
         resp.data = self.data
 
     on_head = on_get

@@ -202,3 +202,13 @@ def test_random_requests_never_5xx(segments, params):
     qs = "&".join(f"{k}={v}" for k, v in params)
     got = call_wsgi(fuzz_app(), path + ("?" + qs if qs else ""))
     assert got.status < 500, (path, qs, got.status, got.body[:200])
+
+
+def test_static_files_answer_conditional_gets():
+    client = falcon.testing.TestClient(create_app(engine_for(small_dataset())).wsgi)
+    first = client.simulate_get("/robots.txt")
+    assert first.status_code == 200 and first.headers["etag"]
+    again = client.simulate_get("/robots.txt", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b"" and "content-type" not in again.headers
+    other = client.simulate_get("/robots.txt", headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.text == first.text
