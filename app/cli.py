@@ -3,6 +3,8 @@
     balrog serve [--db URL] [--host H] [--port P] [--config FILE]
     balrog db load FILE.json [--db URL]
     balrog db upgrade [--db URL]
+    balrog db dump [--db URL] [-o FILE]
+    balrog db restore FILE [--db URL]
     balrog plugins
 
 ``balrog serve`` with no arguments serves an embedded SQLite database
@@ -16,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from balrog_engine import Engine, load_plugins
+from balrog_engine import BlobValidationError, Engine, PluginRegistry, flatten_errors, load_plugins
 from balrog_engine.config import Settings, load_settings
 from balrog_engine.dataset import DatasetError, load_dataset_file
 from balrog_engine.storage import DatasetRejected
@@ -76,6 +78,100 @@ def cmd_db_upgrade(args) -> int:
     return 0
 
 
+def cmd_db_dump(args) -> int:
+    settings = _settings(args)
+    to_stdout = args.output in (None, "-")
+    if to_stdout:
+        _log_to_stderr()  # the dump owns standard output (a first use logs the schema migration)
+    registry = load_plugins(blocked=settings.block_plugins)
+    storage = registry.storage_for(settings.db)
+    try:
+        document = storage.dump()
+    except NotImplementedError:
+        print(f"{settings.db}: this storage backend cannot dump", file=sys.stderr)
+        return 2
+    finally:
+        storage.close()
+    text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    if to_stdout:
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.flush()
+        return 0
+    Path(args.output).write_text(text, encoding="utf-8")
+    rows = sum(len(table_rows) for table_rows in document["tables"].values())
+    print(f"dumped {len(document['tables'])} tables ({rows} rows) of {settings.db} to {args.output}")
+    return 0
+
+
+def cmd_db_restore(args) -> int:
+    settings = _settings(args)
+    registry = load_plugins(blocked=settings.block_plugins)
+    try:
+        document = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"refused {args.file}: cannot read JSON: {exc}", file=sys.stderr)
+        return 1
+    problems = dump_blob_problems(document, registry)
+    if problems:
+        for problem in problems:
+            print(f"refused {args.file}: {problem}", file=sys.stderr)
+        return 1
+    storage = registry.storage_for(settings.db)
+    try:
+        storage.restore(document)
+    except NotImplementedError:
+        print(f"{settings.db}: this storage backend cannot restore dumps", file=sys.stderr)
+        return 2
+    except DatasetRejected as exc:
+        print(f"refused {args.file}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        storage.close()
+    tables = document["tables"]
+    print(f"restored {sum(len(rows) for rows in tables.values())} rows ({len(tables.get('rules', []))} rules, "
+          f"{len(tables.get('releases', []))} releases) into {settings.db}")
+    return 0
+
+
+def _log_to_stderr() -> None:
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
+#: Dumped tables holding release blobs, and the column that holds them.
+DUMP_BLOB_COLUMNS = (("releases", "data", "name"), ("releases_scheduled_changes", "base_data", "sc_id"))
+
+
+def dump_blob_problems(document, registry: PluginRegistry) -> list[str]:
+    """Every release blob of a dump (``releases.data``, ``releases_scheduled_changes.base_data``
+    when not null) checked by its blob type, as for ``db load``: one line per problem, naming
+    the table, row and field. The rest of the dump is the storage's to check."""
+    tables = document.get("tables") if isinstance(document, dict) else None
+    if not isinstance(tables, dict):
+        return []  # not a dump: the storage refuses it with the reason
+    problems = []
+    for table, column, key in DUMP_BLOB_COLUMNS:
+        rows = tables.get(table)
+        for index, row in enumerate(rows if isinstance(rows, list) else []):
+            if not isinstance(row, dict) or row.get(column) is None:
+                continue
+            where = f"{table}[{index}]" + (f" ({key}={row[key]!r})" if key in row else "")
+            data = row[column]
+            if not isinstance(data, dict):
+                problems.append(f"{where}: {column}: a release blob must be a JSON object")
+                continue
+            blob_type = registry.blob_type(data.get("schema_version"))
+            if blob_type is None:
+                problems.append(f"{where}: {column}.schema_version: no blob type for {data.get('schema_version')!r}")
+                continue
+            try:
+                blob_type.validate(data)
+            except BlobValidationError as exc:
+                problems.extend(f"{where}: {path}: {message}" for path, message in flatten_errors(exc.errors, column))
+    return problems
+
+
 def cmd_serve(args) -> int:
     import waitress
 
@@ -131,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="migrate the database to the current schema (creating it when empty)")
     upgrade.add_argument("--db", help="database URL (default sqlite:///balrog.db)")
     upgrade.set_defaults(func=cmd_db_upgrade)
+    dump = db_sub.add_parser("dump", help="write every table, history included, as JSON (restore takes it back)")
+    dump.add_argument("--db", "--database", dest="db", help="database URL (default sqlite:///balrog.db)")
+    dump.add_argument("-o", "--output", help="file to write (default: standard output)")
+    dump.set_defaults(func=cmd_db_dump)
+    restore = db_sub.add_parser("restore", help="replace the database contents with a dump, after validating all of it")
+    restore.add_argument("file")
+    restore.add_argument("--db", "--database", dest="db", help="database URL (default sqlite:///balrog.db)")
+    restore.set_defaults(func=cmd_db_restore)
 
     plugins = sub.add_parser("plugins", help="list the plugins and what they contribute")
     plugins.set_defaults(func=cmd_plugins)

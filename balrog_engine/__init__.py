@@ -41,7 +41,18 @@ from .matching import (
 from .plugins import PluginRegistry, hookimpl, load_plugins
 from .query import Force, UpdateQuery
 from .responses import Response
-from .storage import RULE_COLUMNS, Dataset, DatasetRejected, Storage, StoredRelease
+from .storage import RULE_COLUMNS, Dataset, DatasetRejected, Session, Storage, StoredRelease, release_conflict_rule
+from .versioned import (
+    AlreadyExists,
+    Change,
+    ConflictRule,
+    Invalid,
+    NotFound,
+    StaleVersion,
+    VersionError,
+    VersionedTable,
+    history_table_for,
+)
 from .versions import (
     InvalidPin,
     InvalidVersion,
@@ -53,6 +64,8 @@ from .versions import (
 )
 
 __all__ = [
+    "AlreadyExists", "Change", "ConflictRule", "Invalid", "NotFound", "Session", "StaleVersion", "VersionError", "VersionedTable",
+    "history_table_for", "release_conflict_rule",
     "ADDONS_FOOTER", "ADDONS_HEADER", "AddonFileSchema", "AddonListBlob", "AliasSchema", "BadRequest",
     "BlobType", "BlobValidationError", "Condition", "ConditionContext", "Dataset", "DatasetRejected",
     "Engine", "Evaluation", "Force", "InvalidPin", "InvalidVersion", "KeyedMap", "MozillaVersion",

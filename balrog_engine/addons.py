@@ -171,3 +171,12 @@ class AddonListBlob(BlobType):
 
     def addon_lines(self, build_target: str, product: str | None, ctx: RenderContext) -> tuple[str, ...]:
         return render_addons(self._index, build_target, product, ctx)
+
+    @classmethod
+    def merge_conflict(cls, path: tuple, base: Any, ours: Any, theirs: Any) -> bool | None:
+        """A download entry (``<addons_field>.<id>.platforms.<platform>``) is atomic: it describes
+        one file (URL, size, hash), and one writer's URL with the other's hash would be a
+        download that fails its hash check. Aliases are entries too."""
+        if len(path) == 4 and path[0] == cls.addons_field and path[2] == "platforms":
+            return True
+        return None

@@ -168,6 +168,21 @@ class BlobType:
         if errors:
             raise BlobValidationError(errors, release=data.get("name") if isinstance(data, Mapping) else None)
 
+    @classmethod
+    def merge_conflict(cls, path: tuple, base: Any, ours: Any, theirs: Any) -> bool | None:
+        """Refine what counts as a conflict when a stale write of a release of this type is
+        merged (:func:`balrog_engine.jsondiff.merge3`'s ``conflict`` callback).
+
+        Called for each path that both sides changed, differently, top-down. ``path`` is a
+        tuple of keys and list indexes relative to the blob root (``()`` is the blob);
+        ``base``/``ours``/``theirs`` are the values there — the common ancestor, the stale
+        write, the stored blob — any of which may be ``balrog_engine.jsondiff.MISSING``
+        (absent). Return ``True``: conflict at ``path``, even if the changes under it would
+        have merged (makes the entry atomic); ``False``: no conflict, the stale write's
+        value wins whole there; ``None``: the default JSON-path rules. Default: ``None``.
+        """
+        return None
+
     # --- snapshot building ----------------------------------------------------------------
     def referenced_releases(self) -> Iterable[str]:
         """Names of other releases this blob needs while serving (partial ``from``s, superblob

@@ -1,16 +1,31 @@
 """The storage contract that backends (``plugins/storage/``) implement.
 
-The public server reads storage only to build snapshots, so the read side is
-small: whole tables of rules, shutoffs and pins, releases by name, and a cheap
-change counter that moves on every write. The write side here is the
-first cut (datasets replace everything, single-row upserts); versioned writes
-with history come later and extend this class.
+Two sides:
+
+- The public server reads storage only to build snapshots, so that side is small: whole
+  tables of rules, shutoffs and pins, releases by name, and a cheap change counter that
+  moves on every write.
+- Everything else (the admin API, the agent, dumps) works in a :class:`Session`: one
+  transaction over the versioned tables, with the guarantees of
+  :mod:`balrog_engine.versioned` — ``data_version`` checked in the write itself, history
+  written in the same transaction, any past version readable and revertible, stale
+  non-overlapping writes merged.
+
+Tables are named as in the reference database (admin-api.md, Appendix A): ``rules``,
+``releases``, ``permissions``, ``user_roles``, ``product_req_signoffs``,
+``permissions_req_signoffs``, ``emergency_shutoffs``, ``pinnable_releases`` and, for each
+schedulable table ``T``, ``T_scheduled_changes``, ``T_scheduled_changes_conditions`` and
+``T_scheduled_changes_signoffs``. Rows are plain dicts keyed by column name; JSON columns
+(``releases.data``, ``permissions.options``, their ``base_`` copies) hold parsed JSON.
 """
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
+
+from .versioned import Change, ConflictRule, within
 
 #: ``changed_by`` of the history rows a dataset load (``replace_all``) writes.
 LOAD_USER = "balrog-load"
@@ -98,14 +113,104 @@ class Storage:
         """True when the backend is reachable."""
         return True
 
-    # --- write side (first cut) ----------------------------------------------------------
+    # --- write side --------------------------------------------------------------------------
+    def session(self, changed_by: str | None = None) -> AbstractContextManager["Session"]:
+        """A transaction: ``with storage.session("alice") as s: s.update(...)``. It commits when
+        the block ends normally and rolls back, leaving nothing, when it raises. Without
+        ``changed_by`` the session only reads. Writing sessions run one at a time."""
+        raise NotImplementedError
+
     def replace_all(self, dataset: Dataset) -> None:
-        """Replace every table with ``dataset`` in one transaction. A dataset that breaks a
-        uniqueness rule raises :class:`DatasetRejected` and leaves the old contents in place."""
+        """Replace the contents of the database — history included — with ``dataset`` in one
+        transaction: a restore, not an edit. A dataset that breaks a uniqueness rule raises
+        :class:`DatasetRejected` and leaves the old contents in place."""
+        raise NotImplementedError
+
+    def dump(self) -> dict:
+        """Every table, history included, as JSON-ready data that :meth:`restore` takes back exactly."""
+        raise NotImplementedError
+
+    def restore(self, dump: Mapping[str, Any]) -> None:
+        """Replace the whole database with a :meth:`dump`, in one transaction; nothing is
+        written if any of it is refused (:class:`DatasetRejected`)."""
         raise NotImplementedError
 
     def close(self) -> None:
         pass
+
+
+class Session:
+    """One transaction over the versioned tables (see the module docstring).
+
+    Writes raise the :mod:`balrog_engine.versioned` errors — :class:`~balrog_engine.versioned.NotFound`,
+    :class:`~balrog_engine.versioned.AlreadyExists`, :class:`~balrog_engine.versioned.StaleVersion`,
+    :class:`~balrog_engine.versioned.Invalid` — each with the HTTP ``status`` an API should answer.
+    Raising out of the session's ``with`` block rolls everything back.
+    """
+
+    changed_by: str | None
+
+    def get(self, table: str, key: Mapping[str, Any]) -> dict | None:
+        """The current row (every column, ``data_version`` included), or None."""
+        raise NotImplementedError
+
+    def rows(self, table: str, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = (),
+             limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Current rows whose columns equal ``where``'s values (None matches NULL), ordered by
+        ``order_by`` (a leading ``-`` sorts descending; the key breaks ties)."""
+        raise NotImplementedError
+
+    def count(self, table: str, where: Mapping[str, Any] | None = None) -> int:
+        raise NotImplementedError
+
+    def insert(self, table: str, values: Mapping[str, Any]) -> dict:
+        """Insert a row at data_version 1 and return its key (an auto-increment id left out of
+        ``values`` is generated)."""
+        raise NotImplementedError
+
+    def update(self, table: str, key: Mapping[str, Any], values: Mapping[str, Any], old_data_version: int, *,
+               conflict: ConflictRule | None = None, merge: bool = True) -> int:
+        """Change the columns in ``values`` of the version the caller read; return the new
+        data_version. A stale ``old_data_version`` is merged with what changed since unless
+        ``merge`` is false; ``conflict`` refines what counts as a conflict (for releases:
+        :func:`release_conflict_rule`)."""
+        raise NotImplementedError
+
+    def delete(self, table: str, key: Mapping[str, Any], old_data_version: int) -> None:
+        raise NotImplementedError
+
+    def version(self, table: str, key: Mapping[str, Any], data_version: int) -> dict | None:
+        """The row as it was at ``data_version`` (of its current life), or None."""
+        raise NotImplementedError
+
+    def changes(self, table: str, key: Mapping[str, Any]) -> list[Change]:
+        """Every history entry of one object, newest first."""
+        raise NotImplementedError
+
+    def history(self, table: str, where: Mapping[str, Any] | None = None, since: int | None = None,
+                until: int | None = None, limit: int | None = None, offset: int = 0,
+                versions_only: bool = True) -> list[dict]:
+        """History rows, newest first: the row's columns as recorded plus ``change_id``,
+        ``changed_by`` and ``timestamp``; ``where`` filters on those columns, ``since`` /
+        ``until`` bound the timestamp (inclusive). ``versions_only`` leaves out placeholders
+        and tombstones (rows whose ``data_version`` is NULL)."""
+        raise NotImplementedError
+
+    def history_count(self, table: str, where: Mapping[str, Any] | None = None, since: int | None = None,
+                      until: int | None = None, versions_only: bool = True) -> int:
+        raise NotImplementedError
+
+    def revert(self, table: str, key: Mapping[str, Any], change_id: int) -> int:
+        """Write the values recorded by history entry ``change_id`` over the current row, as a
+        new change; return the new data_version. :class:`~balrog_engine.versioned.NotFound` when
+        the entry is not a version of that object."""
+        raise NotImplementedError
+
+
+def release_conflict_rule(blob_type: Any) -> ConflictRule:
+    """The conflict rule for merging stale writes of a release whose blob is of ``blob_type``:
+    its ``merge_conflict`` hook, applied to paths inside the blob."""
+    return within("data", blob_type.merge_conflict)
 
 
 def normalise_rule(row: Mapping[str, Any]) -> dict:

@@ -1,13 +1,17 @@
-"""History size and concurrent writers for versioned releases (SQLite by default, any SQL URL).
+"""History size and concurrent writers for releases, through the storage's write API
+(``storage.session(user)``) on a real database: SQLite by default, or any SQL URL.
 
 1. 100 successive single-locale changes to the largest release of ../shared/bench/dataset.json:
    bytes of history stored vs 100 full copies (target <= 2%), and the cost of reading back
-   versions exactly (target <= 10 ms each).
-2. 50 concurrent writers each changing a different locale of one release from the same
-   starting version: how many succeed first time (target: all), and two writers changing
-   the same locale differently (target: exactly one refused).
+   every version exactly (target <= 10 ms each).
+2. 50 concurrent writers, each with its own storage object (as separate processes), each
+   changing a different locale of one release from the same starting version: how many
+   succeed first time (target: all); and two writers changing the same locale differently
+   (target: exactly one refused).
 
     .venv/bin/python bench/history_bench.py [--db URL]
+
+The database's tables are emptied first: do not point it at one you need.
 """
 from __future__ import annotations
 
@@ -20,18 +24,15 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import select
 
-from balrog_engine.versioned import StaleVersion, VersionedTable, history_table_for, json_column_document
-from balrog_plugins.storage.sql import BLOB_TEXT, _write_transaction, make_engine
+from balrog_engine import StaleVersion, release_conflict_rule
+from balrog_plugins.blob_types.apprelease import AppReleaseBlob
+from balrog_plugins.storage.sql import DATA_TABLES, SQLStorage
+from balrog_plugins.storage.sql_schema import VERSIONED, releases_history
 
 DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "dataset.json"
-
-metadata = MetaData()
-releases = Table("bench_releases", metadata, Column("name", String(100), primary_key=True),
-                 Column("data", BLOB_TEXT, nullable=False), Column("data_version", Integer, nullable=False))
-RELEASES = VersionedTable(releases, history_table_for(releases, ("name",), metadata), ("name",),
-                          *json_column_document("data"))
+CONFLICTS = release_conflict_rule(AppReleaseBlob)
 
 
 def largest_release() -> dict:
@@ -44,39 +45,68 @@ def locales_of(data: dict) -> list[tuple[str, str]]:
             for l in platform.get("locales", {})]
 
 
-def history_size(engine) -> None:
+def history_size(storage: SQLStorage) -> None:
     data = largest_release()
     key = {"name": "largest"}
-    with _write_transaction(engine) as conn:
-        RELEASES.insert(conn, key, data, "bench")
+    with storage.session("bench") as s:
+        s.insert("releases", {**key, "product": "Firefox", "read_only": False, "data": data})
     versions = [copy.deepcopy(data)]
     places = locales_of(data)
     for i in range(100):
         platform, locale = places[i % len(places)]
         data["platforms"][platform]["locales"][locale]["buildID"] = f"2031{i:010d}"
-        with _write_transaction(engine) as conn:
-            RELEASES.update(conn, key, data, i + 1, "bench")
+        with storage.session("bench") as s:
+            s.update("releases", key, {"data": data}, i + 1, conflict=CONFLICTS)
         versions.append(copy.deepcopy(data))
-    changed = versions[1:]
-    full = sum(len(json.dumps(v)) for v in changed)
-    with engine.connect() as conn:
-        stored = RELEASES.history_bytes(conn, key)
-        first = len(RELEASES.codec.record(0, None, versions[0])[1])
-        times, exact = [], True
+    full = sum(len(json.dumps(v)) for v in versions[1:])
+    with storage.engine.connect() as conn:
+        payloads = conn.execute(select(releases_history.c.payload).where(releases_history.c.name == "largest")
+                                .order_by(releases_history.c.change_id)).scalars().all()
+    changes = sum(len(p) for p in payloads[1:])  # the first record is the release itself
+    times, exact = [], True
+    with storage.session() as s:
         for number in range(1, 102):
             start = time.perf_counter()
-            doc = RELEASES.read(conn, key, number)
+            doc = s.version("releases", key, number)["data"]
             times.append(time.perf_counter() - start)
             exact &= json.dumps(doc) == json.dumps(versions[number - 1])
-    change_bytes = stored - first
     print(f"release {data['name']}: {len(json.dumps(versions[0]))} bytes")
-    print(f"100 single-locale changes: {change_bytes} bytes of history vs {full} for 100 full copies "
-          f"= {change_bytes / full:.2%} (target <= 2%)")
+    print(f"100 single-locale changes: {changes} bytes of history vs {full} for 100 full copies "
+          f"= {changes / full:.2%} (target <= 2%)")
     print(f"read back 101 versions: exact={exact}, median {statistics.median(times) * 1000:.2f} ms, "
           f"max {max(times) * 1000:.2f} ms (target <= 10 ms)")
 
 
-def concurrent_writers(engine) -> None:
+def race(url: str, shared: SQLStorage, name: str, base: dict, documents: list[dict]) -> list:
+    with shared.session("bench") as s:
+        s.insert("releases", {"name": name, "product": "Firefox", "read_only": False, "data": base})
+    writers = [shared if url.startswith("memory:") else SQLStorage(url) for _ in documents]
+    for writer in writers:
+        writer.upgrade()  # connect before the start line
+    barrier, outcomes = threading.Barrier(len(documents)), [None] * len(documents)
+
+    def run(i):
+        barrier.wait()
+        try:
+            with writers[i].session(f"w{i}") as s:
+                outcomes[i] = s.update("releases", {"name": name}, {"data": documents[i]}, 1, conflict=CONFLICTS)
+        except StaleVersion as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(documents))]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(f"  ({len(documents)} writers in {time.perf_counter() - start:.2f} s)")
+    for writer in writers:
+        if writer is not shared:
+            writer.close()
+    return outcomes
+
+
+def concurrent_writers(url: str, storage: SQLStorage) -> None:
     base = largest_release()
     platform = next(p for p, v in base["platforms"].items() if isinstance(v, dict) and v.get("locales"))
     template = next(iter(base["platforms"][platform]["locales"].values()))
@@ -84,43 +114,24 @@ def concurrent_writers(engine) -> None:
         base["platforms"][platform]["locales"].setdefault(f"x{i:02d}", copy.deepcopy(template))
     locales = sorted(base["platforms"][platform]["locales"])[:50]
 
-    def race(name: str, docs: list[dict]) -> list:
-        with _write_transaction(engine) as conn:
-            RELEASES.insert(conn, {"name": name}, base, "bench")
-        barrier, outcomes = threading.Barrier(len(docs)), [None] * len(docs)
-
-        def run(i):
-            barrier.wait()
-            try:
-                with _write_transaction(engine) as conn:
-                    outcomes[i] = RELEASES.update(conn, {"name": name}, docs[i], 1, f"w{i}")
-            except StaleVersion as exc:
-                outcomes[i] = exc
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(docs))]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        print(f"  ({len(docs)} writers in {time.perf_counter() - start:.2f} s)")
-        return outcomes
-
-    docs = []
-    for i, locale in enumerate(locales):
+    def changed(locale: str, build: str) -> dict:
         doc = copy.deepcopy(base)
-        doc["platforms"][platform]["locales"][locale]["buildID"] = f"2032{i:010d}"
-        docs.append(doc)
-    outcomes = race("concurrent", docs)
+        doc["platforms"][platform]["locales"][locale]["buildID"] = build
+        return doc
+
+    outcomes = race(url, storage, "concurrent", base, [changed(l, f"2032{i:010d}") for i, l in enumerate(locales)])
     ok = sum(not isinstance(o, StaleVersion) for o in outcomes)
-    print(f"50 writers, different locales, same starting version: {ok}/50 succeeded first time (target 50/50)")
-    same = []
-    for build in ("20330000000001", "20330000000002"):
-        doc = copy.deepcopy(base)
-        doc["platforms"][platform]["locales"][locales[0]]["buildID"] = build
-        same.append(doc)
-    outcomes = race("same-locale", same)
-    refused = sum(isinstance(o, StaleVersion) for o in outcomes)
-    print(f"2 writers, same locale, different values: {refused} refused (target exactly 1)")
+    with storage.session() as s:
+        final = s.get("releases", {"name": "concurrent"})
+    kept = sum(final["data"]["platforms"][platform]["locales"][l]["buildID"] == f"2032{i:010d}"
+               for i, l in enumerate(locales))
+    print(f"50 writers, different locales, same starting version: {ok}/50 succeeded first time (target 50/50); "
+          f"final data_version {final['data_version']}, {kept}/50 changes present")
+    outcomes = race(url, storage, "same-locale", base,
+                    [changed(locales[0], "20330000000001"), changed(locales[0], "20330000000002")])
+    refused = [o for o in outcomes if isinstance(o, StaleVersion)]
+    print(f"2 writers, same locale, different values: {len(refused)} refused (target exactly 1): "
+          f"{refused[0] if refused else ''}")
 
 
 def main() -> None:
@@ -128,13 +139,15 @@ def main() -> None:
     parser.add_argument("--db", default=None)
     args = parser.parse_args()
     url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='balrog-history-')}/history.db"
-    engine = make_engine(url)
-    metadata.drop_all(engine)
-    metadata.create_all(engine)
-    print(f"database: {engine.dialect.name}")
-    history_size(engine)
-    concurrent_writers(engine)
-    metadata.drop_all(engine)
+    storage = SQLStorage(url)
+    storage.upgrade()
+    with storage._write() as conn:  # start from empty tables
+        for table in DATA_TABLES:
+            conn.execute(table.delete())
+    print(f"database: {storage.engine.dialect.name} ({len(VERSIONED)} versioned tables)")
+    history_size(storage)
+    concurrent_writers(url, storage)
+    storage.close()
 
 
 if __name__ == "__main__":

@@ -367,6 +367,10 @@ def _parse_version(value: Any) -> MozillaVersion | InvalidVersion | None:
         return exc
 
 
+def _is_alias(platform: Any) -> bool:
+    return isinstance(platform, Mapping) and "alias" in platform
+
+
 _V1_BOUNDS = tuple(parse_mozilla(v) for v in ("2.0", "3.5", "3.6", "4.0"))
 
 
@@ -403,6 +407,20 @@ class AppReleaseBlob(BlobType):
             # One hop only: an alias to a missing platform (or to another alias) has no locales.
             self._platforms[key] = real.get(target) or PlatformEntry(target, {})
         self._candidates = {key: self._candidate_targets(key) for key in raw_platforms}
+
+    # --- write side ----------------------------------------------------------------------------
+    @classmethod
+    def merge_conflict(cls, path: tuple, base: Any, ours: Any, theirs: Any) -> bool | None:
+        """Locale entries and alias platform entries are atomic in a stale-write merge."""
+        if len(path) == 4 and path[0] == "platforms" and path[2] == "locales":
+            # A locale entry is what one build produced (buildID, patches, hashes): taking some
+            # fields from each writer would serve a locale that no build produced.
+            return True
+        if len(path) == 2 and path[0] == "platforms" and any(_is_alias(v) for v in (base, ours, theirs)):
+            # Key-wise merging an alias with the other writer's fields would give an entry that
+            # is neither an alias nor a real platform.
+            return True
+        return None
 
     # --- indexing ------------------------------------------------------------------------------
     def _candidate_targets(self, key: str) -> tuple[str, ...]:

@@ -87,6 +87,14 @@ class GuardianBlob(BlobType):
         version = data.get("version")
         self._version = parse_loose(version) if isinstance(version, str) else None
 
+    @classmethod
+    def merge_conflict(cls, path: tuple, base, ours, theirs) -> bool | None:
+        # fileUrl and hashValue describe one file: one writer's URL with the other's hash
+        # would be an installer that fails its hash check.
+        if len(path) == 2 and path[0] == "platforms":
+            return True
+        return None
+
     def should_serve(self, query: UpdateQuery, ctx: RenderContext) -> Serve:
         if query.buildTarget not in self._platforms or self._version is None:
             return Serve.NO

@@ -1,16 +1,11 @@
-"""SQLAlchemy storage backend: SQLite, PostgreSQL and MySQL/MariaDB through the same code.
+"""SQLAlchemy storage backend: SQLite, PostgreSQL and MySQL/MariaDB through the same code,
+and ``memory://`` (a private in-memory SQLite database per storage object).
 
-Tables and column names follow the reference Balrog database (``rules``,
-``rules_history``, ``releases``, ``emergency_shutoffs``, ``pinnable_releases``) so that
-the later versioned-write work (data_version checks, history rows, alembic) extends this
-schema instead of replacing it. Two tables are ours: ``settings`` (deployment settings
-that travel with a dataset) and ``change_counter`` (one row, bumped in every write
-transaction, so polling for changes costs one primary-key lookup).
-
-Everything is SQLAlchemy Core. The single module-level :data:`metadata` is the current
-schema; the alembic migrations in :mod:`balrog_plugins.storage.sql_migrations` build it, one
-reviewed revision at a time, and :meth:`SQLStorage.upgrade` (run on first use, and by
-``balrog db upgrade``) applies the ones a database lacks.
+The schema is in :mod:`.sql_schema` (tables named as in the reference database, and which
+of them are versioned); the alembic migrations in :mod:`balrog_plugins.storage.sql_migrations`
+build it, one reviewed revision at a time, and :meth:`SQLStorage.upgrade` (run on first use,
+and by ``balrog db upgrade``) applies the ones a database lacks. Writes go through
+:class:`.sql_session.SQLSession`; dumps through :mod:`.sql_dump`.
 
 The servers behave exactly like SQLite here (the contract suite runs on all three in CI):
 
@@ -24,33 +19,28 @@ The servers behave exactly like SQLite here (the contract suite runs on all thre
 - Values longer than a column (or integers out of its range) are refused before writing,
   on every dialect: SQLite would store them, the servers would fail.
 - Writers queue up: a write transaction starts by locking the change counter row (SQLite:
-  ``BEGIN IMMEDIATE``), so parallel loads never interleave. Reads are READ COMMITTED on the
+  ``BEGIN IMMEDIATE``), so parallel writes never interleave. Reads are READ COMMITTED on the
   servers, and schema migration is serialised between processes.
 """
 from __future__ import annotations
 
 import json
 import logging
-import sys
+import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
-    Column,
     Connection,
     Engine,
     Integer,
-    MetaData,
     String,
     Table,
-    Text,
     TypeDecorator,
-    UniqueConstraint,
     create_engine,
     event,
     func,
@@ -60,7 +50,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -82,6 +71,7 @@ from alembic.runtime.migration import MigrationContext  # noqa: E402
 from alembic.script import ScriptDirectory  # noqa: E402
 
 from balrog_engine import hookimpl  # noqa: E402
+
 from balrog_engine.storage import (  # noqa: E402
     RULE_COLUMNS,
     Dataset,
@@ -98,19 +88,20 @@ from balrog_engine.storage import (  # noqa: E402
     stored_release,
 )
 
+from . import sql_dump, sql_schema  # noqa: E402
+from .sql_schema import (  # noqa: E402
+    MYSQL_FAMILY, change_counter, emergency_shutoffs, metadata, pinnable_releases,
+    releases, rules, rules_history, settings,
+)
+from .sql_session import SQLSession  # noqa: E402
+
 
 #: Names per ``IN (...)`` query. Stays well below SQLite's historical 999 bound-parameter
 #: limit and keeps statements small on every backend.
 NAME_CHUNK = 500
 
-#: Release blobs reach hundreds of KB; MySQL's plain TEXT stops at 64 KB.
-BLOB_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
-
 #: The DBAPI behind a URL without ``+driver``: what the ``postgresql`` / ``mysql`` extras install.
 DEFAULT_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql"}
-
-#: Dialect names of the MySQL family (``mariadb://`` URLs get SQLAlchemy's "mariadb" dialect).
-MYSQL_FAMILY = ("mysql", "mariadb")
 
 #: Execution option that makes a SQLite transaction ``BEGIN IMMEDIATE`` (see :func:`_configure_sqlite`).
 WRITE = "balrog_write"
@@ -121,165 +112,36 @@ PG_SCHEMA_LOCK = 0x62616C726F67
 #: The alembic script directory (a package, so it ships in the wheel).
 MIGRATIONS = Path(__file__).with_name("sql_migrations")
 
-#: The revision a database made by ``metadata.create_all`` (before migrations) is stamped at:
-#: the first, unless its ``releases`` table already has the ``position`` column.
-CREATE_ALL_REVISIONS = ("0001", "0002")
+#: The revision a database made by ``metadata.create_all`` (not by the migrations) is stamped
+#: at: ``0003`` if it has the versioned tables, else ``0002`` if ``releases`` has its
+#: ``position`` column, else ``0001``.
+CREATE_ALL_REVISIONS = ("0001", "0002", "0003")
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 
 
-class Key(TypeDecorator):
-    """A string key compared byte for byte: ``Firefox``, ``firefox`` and ``Firefox `` are three
-    keys, and ORDER BY is code point order, on every dialect (as on SQLite)."""
-
-    impl = String
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect):
-        length = self.impl.length
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(String(length, collation="C"))
-        if dialect.name in MYSQL_FAMILY:
-            # utf8mb4_bin pads with spaces ('a' = 'a '); the NO PAD binary collations don't.
-            if getattr(dialect, "is_mariadb", False):
-                collation = "utf8mb4_nopad_bin"
-            elif (dialect.server_version_info or (0,)) >= (8,):
-                collation = "utf8mb4_0900_bin"
-            else:
-                collation = "utf8mb4_bin"
-            return dialect.type_descriptor(mysql.VARCHAR(length, charset="utf8mb4", collation=collation))
-        return dialect.type_descriptor(String(length))
-
-
-#: Every table: InnoDB (transactions) and utf8mb4 (all of Unicode) on MySQL/MariaDB.
-TABLE_OPTIONS = {
-    f"{prefix}_{option}": value
-    for prefix in MYSQL_FAMILY
-    for option, value in (("engine", "InnoDB"), ("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
-}
-
-#: Product names are String(15) in the reference, but its test data (and therefore our
-#: conformance scenarios) use longer ones; the reference only got away with that on SQLite.
-PRODUCT = 100
-
-metadata = MetaData()
-
-
-def _rule_value_columns() -> list[Column]:
-    """The rule columns other than ``rule_id`` and ``data_version``, shared by ``rules`` and
-    ``rules_history``. Sizes are the reference's (rule-matching spec §2)."""
-    return [
-        Column("alias", Key(50)),
-        Column("priority", Integer),
-        Column("mapping", String(100)),
-        Column("fallbackMapping", String(100)),
-        Column("backgroundRate", Integer),
-        Column("update_type", String(15)),
-        Column("product", String(PRODUCT)),
-        Column("version", String(75)),
-        Column("channel", String(75)),
-        Column("buildTarget", String(75)),
-        Column("buildID", String(20)),
-        Column("locale", String(200)),
-        Column("osVersion", String(1000)),
-        Column("memory", String(100)),
-        Column("instructionSet", String(1000)),
-        Column("jaws", Boolean),
-        Column("mig64", Boolean),
-        Column("distribution", String(2000)),
-        Column("distVersion", String(100)),
-        Column("headerArchitecture", String(10)),
-        Column("comment", String(500)),
-    ]
-
-
-rules = Table(
-    "rules", metadata,
-    Column("rule_id", Integer, primary_key=True, autoincrement=True),
-    *_rule_value_columns(),
-    Column("data_version", Integer, nullable=False, default=1),
-    UniqueConstraint("alias", name="rules_alias_key"),
-    **TABLE_OPTIONS,
-)
-
-rules_history = Table(
-    "rules_history", metadata,
-    Column("change_id", Integer, primary_key=True, autoincrement=True),
-    Column("changed_by", String(100), nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Column("rule_id", Integer, nullable=False, index=True),
-    *_rule_value_columns(),
-    # NULL marks creation placeholders and deletion tombstones in the reference's history.
-    Column("data_version", Integer),
-    **TABLE_OPTIONS,
-)
-
-releases = Table(
-    "releases", metadata,
-    Column("name", Key(100), primary_key=True),
-    Column("product", String(PRODUCT)),
-    Column("read_only", Boolean, nullable=False, default=False),
-    # Text rather than a JSON column type: compact, portable, and key order is preserved
-    # (PostgreSQL's JSONB would reorder keys, and blob key order can reach the wire).
-    Column("data", BLOB_TEXT, nullable=False),
-    Column("data_version", Integer, nullable=False, default=1),
-    # Creation order: the reference lists releases in the order they were created.
-    Column("position", Integer, nullable=False, default=0),
-    **TABLE_OPTIONS,
-)
-
-emergency_shutoffs = Table(
-    "emergency_shutoffs", metadata,
-    Column("product", Key(PRODUCT), primary_key=True),
-    Column("channel", Key(75), primary_key=True),
-    Column("comment", String(500)),
-    Column("data_version", Integer, nullable=False, default=1),
-    **TABLE_OPTIONS,
-)
-
-pinnable_releases = Table(
-    "pinnable_releases", metadata,
-    Column("product", Key(PRODUCT), primary_key=True),
-    Column("channel", Key(75), primary_key=True),
-    Column("version", Key(75), primary_key=True),
-    Column("mapping", String(100), nullable=False),
-    Column("data_version", Integer, nullable=False, default=1),
-    **TABLE_OPTIONS,
-)
-
-settings = Table(
-    "settings", metadata,
-    Column("key", Key(100), primary_key=True),
-    Column("value", BLOB_TEXT, nullable=False),  # JSON: allowlists can outgrow MySQL's 64 KB TEXT
-    **TABLE_OPTIONS,
-)
-
-change_counter = Table(
-    "change_counter", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("value", BigInteger, nullable=False),
-    **TABLE_OPTIONS,
-)
-
-#: Tables emptied by :meth:`SQLStorage.replace_all` (everything but the counter).
-DATA_TABLES = (rules, rules_history, releases, emergency_shutoffs, pinnable_releases, settings)
+#: Tables emptied by :meth:`SQLStorage.replace_all`: everything but the counter.
+DATA_TABLES = tuple(table for table in metadata.sorted_tables if table is not change_counter)
 
 
 class SQLStorage(Storage):
     """A :class:`~balrog_engine.Storage` on any SQLAlchemy database URL.
 
     The engine's connection pool makes one instance safe to share between threads (the
-    server reads from a background refresh thread). The schema is migrated to the current
+    server reads from a background refresh thread). An in-memory database has a single
+    connection, so its users take turns (a lock). The schema is migrated to the current
     revision on first use rather than in the constructor, so a server can start while its
     database is down and report that through :meth:`ping`.
     """
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine("sqlite://" if url.startswith("memory:") else url)
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        in_memory = self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:")
+        self._turns = threading.RLock() if in_memory else nullcontext()
 
     # --- read side -------------------------------------------------------------------------
     def rules(self) -> list[dict]:
@@ -331,13 +193,34 @@ class SQLStorage(Storage):
 
     def ping(self) -> bool:
         try:
-            with self.engine.connect() as conn:
+            with self._turns, self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError:
             return False
         return True
 
     # --- write side ------------------------------------------------------------------------
+    @contextmanager
+    def session(self, changed_by: str | None = None) -> Iterator[SQLSession]:
+        if changed_by is None:
+            with self._connect() as conn, conn.begin():
+                yield SQLSession(conn, None)
+        else:
+            with self._write() as conn:
+                yield SQLSession(conn, changed_by)
+
+    def dump(self) -> dict:
+        with self._connect() as conn, conn.begin():
+            return sql_dump.dump(conn)
+
+    def restore(self, dump: Mapping[str, Any]) -> None:
+        tables = sql_dump.parse(dump)  # refuses bad input before anything is written
+        try:
+            with self._write() as conn:
+                sql_dump.restore(conn, tables)
+        except (IntegrityError, DataError) as exc:
+            raise DatasetRejected(f"dump rejected by the database: {exc.orig}") from exc
+
     def replace_all(self, dataset: Dataset) -> None:
         """Swap the whole database for ``dataset`` in one transaction.
 
@@ -362,9 +245,11 @@ class SQLStorage(Storage):
         self.engine.dispose()
 
     # --- plumbing --------------------------------------------------------------------------
-    def _connect(self) -> Connection:
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
         self._ensure_schema()
-        return self.engine.connect()
+        with self._turns, self.engine.connect() as conn:
+            yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -373,7 +258,8 @@ class SQLStorage(Storage):
         instead of interleaving — on PostgreSQL a second load's DELETE would otherwise miss the
         rows the first one is inserting, and fail on its own INSERTs. The bump only becomes
         visible with the commit, so readers never see the counter move before the data."""
-        with _write_transaction(self.engine) as conn:
+        self._ensure_schema()
+        with self._turns, _write_transaction(self.engine) as conn:
             _bump_counter(conn)
             yield conn
 
@@ -389,7 +275,7 @@ class SQLStorage(Storage):
         migrations existed are stamped at the revision they match first. Idempotent (an
         up-to-date database is not written to), and serialised between processes, so every
         process may do it at start-up."""
-        with self._schema_lock:
+        with self._schema_lock, self._turns:
             revision = _upgrade_schema(self.engine)
             self._schema_ready = True
         return revision
@@ -409,7 +295,7 @@ class SQLStorage(Storage):
         """Migrate to the current revision and create the counter row, once per instance."""
         if self._schema_ready:
             return
-        with self._schema_lock:
+        with self._schema_lock, self._turns:
             if self._schema_ready:
                 return
             _upgrade_schema(self.engine)
@@ -471,12 +357,26 @@ def _configure_sqlite(engine: Engine, wal: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 30000")
         if wal:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+
+
+def _enable_wal(cursor, attempts: int = 300) -> None:
+    """Switch a SQLite file to WAL. The switch needs the database to itself and, unlike other
+    statements, does not wait for the busy timeout: processes opening a new database at the
+    same moment retry (an already-WAL database answers at once)."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 # --- schema ----------------------------------------------------------------------------------------
@@ -485,8 +385,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
     ``connection``, ``env.py`` runs the migrations on it, inside its transaction."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    # The migrations' building blocks (metadata, column types): they cannot import this module.
-    config.attributes["sql"] = sys.modules[__name__]
+    # The migrations' building blocks (metadata, column types): they cannot import the plugin.
+    config.attributes["sql"] = sql_schema
     if connection is not None:
         config.attributes["connection"] = connection
     return config
@@ -518,8 +418,18 @@ def _upgrade_schema(engine: Engine) -> str | None:
         return _migrate(conn)
 
 
+#: alembic keeps the running migration in module globals (``alembic.context``): two storages
+#: of one process must not migrate at the same time, even on different databases.
+_ALEMBIC = threading.Lock()
+
+
 def _migrate(conn: Connection) -> str | None:
     """Under the schema lock, in ``conn``'s transaction: recognise what is there, upgrade to ``head``."""
+    with _ALEMBIC:
+        return _migrate_now(conn)
+
+
+def _migrate_now(conn: Connection) -> str | None:
     config = alembic_config(conn)
     current = MigrationContext.configure(conn).get_current_revision()
     tables = set(sa_inspect(conn).get_table_names())
@@ -527,7 +437,8 @@ def _migrate(conn: Connection) -> str | None:
     if current is None and releases.name in tables:
         # Made by create_all before the migrations: stamp the revision its tables match.
         columns = {column["name"] for column in sa_inspect(conn).get_columns(releases.name)}
-        command.stamp(config, CREATE_ALL_REVISIONS[1] if "position" in columns else CREATE_ALL_REVISIONS[0])
+        shape = 2 if "permissions" in tables else 1 if "position" in columns else 0
+        command.stamp(config, CREATE_ALL_REVISIONS[shape])
     elif current is not None and not ours:
         # Versioned, but every table is gone (``metadata.drop_all`` leaves alembic_version behind):
         # an empty database, to be built from the start.
@@ -617,4 +528,5 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 @hookimpl
 def balrog_storage_backends():
-    return {"sqlite": SQLStorage, "postgresql": SQLStorage, "mysql": SQLStorage, "mariadb": SQLStorage}
+    return {"sqlite": SQLStorage, "postgresql": SQLStorage, "mysql": SQLStorage, "mariadb": SQLStorage,
+            "memory": SQLStorage}

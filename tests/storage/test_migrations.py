@@ -14,12 +14,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, MetaData, Table, event, insert, inspect, select, text
+from sqlalchemy import MetaData, Table, event, insert, inspect, select, text
 
 from balrog_engine import Dataset, StoredRelease
-from balrog_plugins.storage import sql
+from balrog_plugins.storage import sql, sql_schema
 
-HEAD = "0002"
+HEAD = "0003"
 SERVER_BACKENDS = ("postgresql", "mysql")
 
 
@@ -91,14 +91,19 @@ def schema_differences(engine) -> list:
         return compare_metadata(context, sql.metadata)
 
 
+#: The tables of revision 0001, whose shape has not changed since (but for releases.position).
+REVISION_0001_TABLES = ("rules", "rules_history", "releases", "emergency_shutoffs", "pinnable_releases", "settings",
+                        "change_counter")
+
+
 def old_metadata() -> MetaData:
     """The tables as ``create_all`` made them before ``releases.position`` (revision 0001)."""
     old = MetaData()
-    for table in sql.metadata.tables.values():
-        if table.name != "releases":
-            table.to_metadata(old)
+    for name in REVISION_0001_TABLES:
+        if name != "releases":
+            sql.metadata.tables[name].to_metadata(old)
     Table("releases", old, *[column._copy() for column in sql.releases.columns if column.name != "position"],
-          **sql.TABLE_OPTIONS)
+          **sql_schema.TABLE_OPTIONS)
     return old
 
 
@@ -310,4 +315,4 @@ def test_migrations_ship_as_packages():
     assert (sql.MIGRATIONS / "script.py.mako").is_file()
     assert (sql.MIGRATIONS / "__init__.py").is_file() and (sql.MIGRATIONS / "versions" / "__init__.py").is_file()
     assert sorted(p.name for p in (sql.MIGRATIONS / "versions").glob("0*.py")) == [
-        "0001_initial_schema.py", "0002_release_position.py"]
+        "0001_initial_schema.py", "0002_release_position.py", "0003_versioned_tables.py"]

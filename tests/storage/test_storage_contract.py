@@ -19,7 +19,7 @@ import pytest
 
 from balrog_engine import RULE_COLUMNS, Dataset, DatasetRejected, StoredRelease, load_plugins
 from balrog_engine.storage import normalise_rule
-from balrog_plugins.storage import memory, sql
+from balrog_plugins.storage import sql
 
 SHARED = Path("/work/shared")
 BENCH_DATASET = SHARED / "bench" / "dataset.json"
@@ -100,7 +100,7 @@ SERVER_BACKENDS = ("postgresql", "mysql")
 @pytest.fixture(scope="module")
 def registry():
     """Only our two plugins, registered the way an installed third-party plugin would be."""
-    return load_plugins(extra=[memory, sql], entry_points=False)
+    return load_plugins(extra=[sql], entry_points=False)
 
 
 def backend_urls():
@@ -414,8 +414,7 @@ def test_concurrent_loads_serialise(open_storage):
 
 # --- backend specifics ----------------------------------------------------------------------------
 def test_every_scheme_is_registered(registry):
-    assert registry.storage_backends["memory"] is memory.MemoryStorage
-    for scheme in ("sqlite", "postgresql", "mysql", "mariadb"):
+    for scheme in ("memory", "sqlite", "postgresql", "mysql", "mariadb"):
         assert registry.storage_backends[scheme] is sql.SQLStorage
 
 

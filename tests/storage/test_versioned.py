@@ -11,16 +11,30 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 
-from balrog_engine.versioned import NotFound, StaleVersion, VersionedTable, history_table_for, json_column_document
-from balrog_plugins.storage.sql import BLOB_TEXT, _write_transaction, make_engine
+from balrog_engine.versioned import NotFound, StaleVersion, VersionedTable, history_table_for
+from balrog_plugins.storage.sql import _write_transaction, make_engine
+from balrog_plugins.storage.sql_schema import BLOB_TEXT
 
 BENCH = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "dataset.json"
 
 metadata = MetaData()
 documents = Table("vt_documents", metadata, Column("name", String(100), primary_key=True),
                   Column("data", BLOB_TEXT, nullable=False), Column("data_version", Integer, nullable=False))
-to_document, to_row = json_column_document("data")
-DOCS = VersionedTable(documents, history_table_for(documents, ("name",), metadata), ("name",), to_document, to_row)
+DOCS = VersionedTable(documents, history_table_for(documents, metadata, compact=True), json_columns=("data",))
+
+
+def put(conn, key, document, user):
+    DOCS.insert(conn, {**key, "data": document}, user)
+    return 1
+
+
+def change(conn, key, document, old_version, user):
+    return DOCS.update(conn, key, {"data": document}, old_version, user)
+
+
+def read(conn, key, version):
+    found = DOCS.read(conn, key, version)
+    return None if found is None else found["data"]
 
 
 def urls():
@@ -74,37 +88,37 @@ def locale_path(data: dict) -> tuple[str, dict]:
 
 def test_insert_update_and_exact_history(engine):
     versions = [{"a": 1, "b": {"c": [1, 2]}}, {"a": 2, "b": {"c": [1, 2, 3]}}, {"b": {"c": []}, "a": 2.0}]
-    assert write(engine, DOCS.insert, {"name": "r"}, versions[0], "alice") == 1
-    assert write(engine, DOCS.update, {"name": "r"}, versions[1], 1, "bob") == 2
-    assert write(engine, DOCS.update, {"name": "r"}, versions[2], 2, "carol") == 3
+    assert write(engine, put, {"name": "r"}, versions[0], "alice") == 1
+    assert write(engine, change, {"name": "r"}, versions[1], 1, "bob") == 2
+    assert write(engine, change, {"name": "r"}, versions[2], 2, "carol") == 3
     assert current(engine) == (versions[2], 3)
     with engine.connect() as conn:
         for number, expected in enumerate(versions, 1):
-            assert json.dumps(DOCS.read(conn, {"name": "r"}, number)) == json.dumps(expected)
+            assert json.dumps(read(conn, {"name": "r"}, number)) == json.dumps(expected)
         assert [c.changed_by for c in DOCS.changes(conn, {"name": "r"})] == ["carol", "bob", "alice"]
 
 
 def test_stale_write_without_overlap_is_merged(engine):
-    write(engine, DOCS.insert, {"name": "r"}, {"de": "1", "fr": "1"}, "a")
-    write(engine, DOCS.update, {"name": "r"}, {"de": "2", "fr": "1"}, 1, "a")
-    assert write(engine, DOCS.update, {"name": "r"}, {"de": "1", "fr": "2"}, 1, "b") == 3
+    write(engine, put, {"name": "r"}, {"de": "1", "fr": "1"}, "a")
+    write(engine, change, {"name": "r"}, {"de": "2", "fr": "1"}, 1, "a")
+    assert write(engine, change, {"name": "r"}, {"de": "1", "fr": "2"}, 1, "b") == 3
     assert current(engine) == ({"de": "2", "fr": "2"}, 3)
 
 
 def test_true_conflict_is_refused_and_nothing_is_written(engine):
-    write(engine, DOCS.insert, {"name": "r"}, {"de": "1"}, "a")
-    write(engine, DOCS.update, {"name": "r"}, {"de": "2"}, 1, "a")
+    write(engine, put, {"name": "r"}, {"de": "1"}, "a")
+    write(engine, change, {"name": "r"}, {"de": "2"}, 1, "a")
     before = (current(engine), len(history_rows(engine)))
     with pytest.raises(StaleVersion) as refused:
-        write(engine, DOCS.update, {"name": "r"}, {"de": "3"}, 1, "b")
-    assert refused.value.conflicts == ["de"] and refused.value.current == 2
+        write(engine, change, {"name": "r"}, {"de": "3"}, 1, "b")
+    assert refused.value.conflicts == ["data.de"] and refused.value.current == 2
     assert (current(engine), len(history_rows(engine))) == before
 
 
 def test_unknown_versions_and_deletes(engine):
-    write(engine, DOCS.insert, {"name": "r"}, {"x": 1}, "a")
+    write(engine, put, {"name": "r"}, {"x": 1}, "a")
     with pytest.raises(StaleVersion):
-        write(engine, DOCS.update, {"name": "r"}, {"x": 2}, 7, "a")  # a version that never existed
+        write(engine, change, {"name": "r"}, {"x": 2}, 7, "a")  # a version that never existed
     with pytest.raises(StaleVersion):
         write(engine, DOCS.delete, {"name": "r"}, 2, "a")
     write(engine, DOCS.delete, {"name": "r"}, 1, "a")
@@ -112,16 +126,16 @@ def test_unknown_versions_and_deletes(engine):
     with pytest.raises(NotFound):
         write(engine, DOCS.delete, {"name": "r"}, 1, "a")
     with pytest.raises(NotFound):
-        write(engine, DOCS.update, {"name": "r"}, {"x": 3}, 1, "a")
+        write(engine, change, {"name": "r"}, {"x": 3}, 1, "a")
     # Re-created: a new life, its own versions; the old ones stay in the change log.
-    write(engine, DOCS.insert, {"name": "r"}, {"y": 1}, "b")
+    write(engine, put, {"name": "r"}, {"y": 1}, "b")
     with engine.connect() as conn:
-        assert DOCS.read(conn, {"name": "r"}, 1) == {"y": 1}
-        assert [c.kind for c in DOCS.changes(conn, {"name": "r"})] == ["full", "delete", "full"]
+        assert read(conn, {"name": "r"}, 1) == {"y": 1}
+        assert [c.kind for c in DOCS.changes(conn, {"name": "r"})] == ["insert", "delete", "insert"]
 
 
 def test_failure_inside_the_history_insert_leaves_nothing_partial(engine, monkeypatch):
-    write(engine, DOCS.insert, {"name": "r"}, {"x": 1}, "a")
+    write(engine, put, {"name": "r"}, {"x": 1}, "a")
     before = (current(engine), len(history_rows(engine)))
 
     def crash(*args, **kwargs):
@@ -129,7 +143,7 @@ def test_failure_inside_the_history_insert_leaves_nothing_partial(engine, monkey
 
     monkeypatch.setattr(VersionedTable, "_record", crash)
     with pytest.raises(RuntimeError, match="killed"):
-        write(engine, DOCS.update, {"name": "r"}, {"x": 2}, 1, "a")
+        write(engine, change, {"name": "r"}, {"x": 2}, 1, "a")
     assert (current(engine), len(history_rows(engine))) == before
 
 
@@ -140,7 +154,7 @@ def run_concurrently(engine, writers):
     def run(i, document):
         barrier.wait()
         try:
-            outcomes[i] = write(engine, DOCS.update, {"name": "r"}, document, 1, f"writer{i}")
+            outcomes[i] = write(engine, change, {"name": "r"}, document, 1, f"writer{i}")
         except StaleVersion as exc:
             outcomes[i] = exc
 
@@ -154,7 +168,7 @@ def run_concurrently(engine, writers):
 
 def test_fifty_concurrent_locale_writers_all_succeed_first_time(engine):
     base = blob_with_locales(50)
-    write(engine, DOCS.insert, {"name": "r"}, base, "release-automation")
+    write(engine, put, {"name": "r"}, base, "release-automation")
     platform, locales = locale_path(base)
     names = sorted(locales)[:50]
     writers = []
@@ -172,7 +186,7 @@ def test_fifty_concurrent_locale_writers_all_succeed_first_time(engine):
 
 def test_two_writers_on_the_same_locale_exactly_one_is_refused(engine):
     base = blob_with_locales(0)
-    write(engine, DOCS.insert, {"name": "r"}, base, "a")
+    write(engine, put, {"name": "r"}, base, "a")
     platform, locales = locale_path(base)
     locale = sorted(locales)[0]
     writers = []
@@ -183,4 +197,4 @@ def test_two_writers_on_the_same_locale_exactly_one_is_refused(engine):
     outcomes = run_concurrently(engine, writers)
     refused = [o for o in outcomes if isinstance(o, StaleVersion)]
     assert len(refused) == 1 and 2 in outcomes
-    assert refused[0].conflicts == [f"platforms.{platform}.locales.{locale}.buildID"]
+    assert refused[0].conflicts == [f"data.platforms.{platform}.locales.{locale}.buildID"]

@@ -9,9 +9,9 @@ To write the next revision (numbered ``0003``, ``0004``, … so the files sort):
 
     from alembic import command
     from balrog_plugins.storage import sql
-    command.revision(sql.alembic_config(), message="what changes", rev_id="0003")
+    command.revision(sql.alembic_config(), message="what changes", rev_id="0004")
 
-then fill in ``upgrade()`` by hand. Reuse the column types of ``sql.py``
+then fill in ``upgrade()`` by hand. Reuse the column types of ``sql_schema.py``
 (``Key``, ``BLOB_TEXT``, ``TABLE_OPTIONS``: ``context.config.attributes["sql"]`` is that
 module, handed over by the storage since plugin files import no plugin package, see
 ``env.py``) rather than redefining them, and spell the
