@@ -110,12 +110,12 @@ def cmd_db_restore(args) -> int:
         document = json.loads(Path(args.file).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         print(f"refused {args.file}: cannot read JSON: {exc}", file=sys.stderr)
-        return 1
+        return 2
     problems = dump_blob_problems(document, registry)
     if problems:
         for problem in problems:
             print(f"refused {args.file}: {problem}", file=sys.stderr)
-        return 1
+        return 2
     storage = registry.storage_for(settings.db)
     try:
         storage.restore(document)
@@ -124,7 +124,7 @@ def cmd_db_restore(args) -> int:
         return 2
     except DatasetRejected as exc:
         print(f"refused {args.file}: {exc}", file=sys.stderr)
-        return 1
+        return 2
     finally:
         storage.close()
     tables = document["tables"]

@@ -10,20 +10,18 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from balrog_engine import Dataset, DatasetRejected, StoredRelease, load_plugins
 from balrog_plugins.storage import sql, sql_dump
+from tests.storage.databases import backend_urls, wipe
 
 SHARED = Path("/work/shared")
 REAL_RELEASES = SHARED / "conformance" / "firefox-real-54-to-56-and-100.json"
-SERVER_BACKENDS = ("postgresql", "mysql")
 
 FIREFOX = "Firefox-54.0.1-build1"
 HOTFIX = "hotfix-bug-1548973@mozilla.org-1.1.4"
@@ -32,26 +30,6 @@ CONFIG = {"allowlisted_domains": {"download.mozilla.org": ["Firefox"]}, "special
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-def backend_urls():
-    params = [pytest.param("memory://", id="memory"), pytest.param("sqlite:///{tmp}/{name}.db", id="sqlite")]
-    for backend in SERVER_BACKENDS:
-        url = os.environ.get(f"BALROG_TEST_{backend.upper()}_URL")
-        if url:
-            params.append(pytest.param(url, id=backend))
-    return params
-
-
-def wipe(url: str) -> None:
-    """Drop our tables and alembic's version table: the database starts from nothing."""
-    engine = sql.make_engine(url)
-    try:
-        sql.metadata.drop_all(engine)
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def registry():
     return load_plugins(extra=[sql], entry_points=False)
@@ -84,7 +62,7 @@ class Databases:
             wipe(self.url)  # leave the shared database as the other suites expect it: empty, unversioned
 
 
-@pytest.fixture(params=backend_urls())
+@pytest.fixture(params=backend_urls(sqlite="sqlite:///{tmp}/{name}.db"))
 def databases(request, registry, tmp_path):
     databases = Databases(request.param, registry, tmp_path)
     yield databases
@@ -430,7 +408,7 @@ def test_cli_restore_refuses_bad_dumps_and_writes_nothing(tmp_path, registry, bl
 
     for path, message in cases:
         result = run_cli("db", "restore", str(path), "--db", target_url)
-        assert result.returncode == 1, (path.name, result.stdout, result.stderr)
+        assert result.returncode == 2, (path.name, result.stdout, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert message in result.stderr, result.stderr
         assert str(path) in result.stderr

@@ -5,7 +5,6 @@ PostgreSQL and MySQL/MariaDB (databases the tests may wipe, as for the contract 
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -14,36 +13,16 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData, Table, event, insert, inspect, select, text
+from sqlalchemy import MetaData, Table, event, insert, inspect, select
 
 from balrog_engine import Dataset, StoredRelease
 from balrog_plugins.storage import sql, sql_schema
+from tests.storage.databases import backend_urls, wipe
 
 HEAD = "0003"
-SERVER_BACKENDS = ("postgresql", "mysql")
 
 
-def database_urls():
-    params = [pytest.param("sqlite:///{tmp}/balrog.db", id="sqlite")]
-    for backend in SERVER_BACKENDS:
-        url = os.environ.get(f"BALROG_TEST_{backend.upper()}_URL")
-        if url:
-            params.append(pytest.param(url, id=backend))
-    return params
-
-
-def wipe(url: str) -> None:
-    """Drop our tables and alembic's version table: the database starts from nothing."""
-    engine = sql.make_engine(url)
-    try:
-        sql.metadata.drop_all(engine)
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=database_urls())
+@pytest.fixture(params=backend_urls(memory=False))
 def url(request, tmp_path):
     url = request.param.format(tmp=tmp_path)
     if not url.startswith("sqlite"):

@@ -13,7 +13,6 @@ import pytest
 from balrog_engine import AlreadyExists, Invalid, NotFound, StaleVersion, VersionedTable, release_conflict_rule
 from balrog_plugins.blob_types.apprelease import AppReleaseBlob
 from balrog_plugins.storage.sql_schema import VERSIONED
-from tests.storage.test_storage_contract import backend_url, open_storage, registry, storage  # noqa: F401
 
 BENCH = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "dataset.json"
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from balrog_engine import RULE_COLUMNS, Dataset, DatasetRejected, StoredRelease, load_plugins
+from balrog_engine import RULE_COLUMNS, Dataset, DatasetRejected, StoredRelease
 from balrog_engine.storage import normalise_rule
 from balrog_plugins.storage import sql
+from tests.storage.databases import backend_urls
 
 SHARED = Path("/work/shared")
 BENCH_DATASET = SHARED / "bench" / "dataset.json"
@@ -92,54 +93,7 @@ def read_everything(storage) -> None:
     storage.ping()
 
 
-#: Database servers the suite runs on when ``BALROG_TEST_<NAME>_URL`` is set.
-SERVER_BACKENDS = ("postgresql", "mysql")
-
-
 # --- fixtures -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def registry():
-    """Only our two plugins, registered the way an installed third-party plugin would be."""
-    return load_plugins(extra=[sql], entry_points=False)
-
-
-def backend_urls():
-    params = [pytest.param("memory://", id="memory"), pytest.param("sqlite:///{tmp}/balrog.db", id="sqlite")]
-    for backend in SERVER_BACKENDS:
-        url = os.environ.get(f"BALROG_TEST_{backend.upper()}_URL")
-        if url:
-            params.append(pytest.param(url, id=backend))
-    return params
-
-
-@pytest.fixture(params=backend_urls())
-def backend_url(request, tmp_path):
-    return request.param.format(tmp=tmp_path)
-
-
-@pytest.fixture
-def open_storage(registry, backend_url):
-    """``open_storage()`` opens (another) storage on the test's URL; all are closed afterwards."""
-    opened = []
-
-    def open_():
-        storage = registry.storage_for(backend_url)
-        opened.append(storage)
-        return storage
-
-    yield open_
-    for storage in opened:
-        storage.close()
-
-
-@pytest.fixture
-def storage(open_storage):
-    storage = open_storage()
-    if isinstance(storage, sql.SQLStorage) and storage.engine.dialect.name != "sqlite":
-        sql.metadata.drop_all(storage.engine)  # a shared server database: start from nothing
-    return storage
-
-
 @pytest.fixture(params=[p for p in backend_urls() if p.id != "memory"])
 def sql_storage(request, registry, tmp_path):
     """The SQL backends only, for what only they do (sequences, column sizes)."""
