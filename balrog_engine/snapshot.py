@@ -138,30 +138,31 @@ def build_snapshot(
     those their blobs reference (partial ``from`` releases, superblob members). A release
     that fails to parse is left out and reported in ``load_errors``; the rest still serve.
     """
-    counter = storage.change_counter()
-    rules = storage.rules()
-    pins = storage.pins()
-    shutoffs = storage.shutoffs()
-    config = dict(storage.settings())
-    config.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    with storage.consistent_reads():
+        counter = storage.change_counter()
+        rules = storage.rules()
+        pins = storage.pins()
+        shutoffs = storage.shutoffs()
+        config = dict(storage.settings())
+        config.update({k: v for k, v in (overrides or {}).items() if v is not None})
 
-    releases: dict[str, Release] = {}
-    errors: list[str] = []
-    wanted = reachable_release_names(rules, pins)
-    seen: set[str] = set()
-    while wanted:
-        batch = wanted - seen
-        seen |= batch
-        wanted = set()
-        for name, stored in storage.releases(sorted(batch)).items():
-            try:
-                release = parse_release(stored, registry)
-            except Exception as exc:  # a broken blob must not take the whole server down
-                log.error("cannot load release %s: %s", name, exc)
-                errors.append(f"{name}: {exc}")
-                continue
-            releases[name] = release
-            wanted.update(n for n in release.blob.referenced_releases() if n not in seen)
+        releases: dict[str, Release] = {}
+        errors: list[str] = []
+        wanted = reachable_release_names(rules, pins)
+        seen: set[str] = set()
+        while wanted:
+            batch = wanted - seen
+            seen |= batch
+            wanted = set()
+            for name, stored in storage.releases(sorted(batch)).items():
+                try:
+                    release = parse_release(stored, registry)
+                except Exception as exc:  # a broken blob must not take the whole server down
+                    log.error("cannot load release %s: %s", name, exc)
+                    errors.append(f"{name}: {exc}")
+                    continue
+                releases[name] = release
+                wanted.update(n for n in release.blob.referenced_releases() if n not in seen)
 
     return Snapshot(
         rules=rules,

@@ -21,7 +21,7 @@ schedulable table ``T``, ``T_scheduled_changes``, ``T_scheduled_changes_conditio
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -108,6 +108,12 @@ class Storage:
     def change_counter(self) -> int:
         """A number that changes whenever anything above changes. Must be cheap: it is polled."""
         raise NotImplementedError
+
+    def consistent_reads(self) -> AbstractContextManager[None]:
+        """Within the block, the read methods above (in this thread) see one state of the
+        database, whatever commits meanwhile: a snapshot is built from one consistent read, never
+        from half of a write. The default does nothing, for backends that cannot."""
+        return nullcontext()
 
     def ping(self) -> bool:
         """True when the backend is reachable."""

@@ -142,6 +142,7 @@ class SQLStorage(Storage):
         self._schema_lock = threading.Lock()
         in_memory = self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:")
         self._turns = threading.RLock() if in_memory else nullcontext()
+        self._reading = threading.local()  # the connection of consistent_reads(), per thread
 
     # --- read side -------------------------------------------------------------------------
     def rules(self) -> list[dict]:
@@ -203,14 +204,14 @@ class SQLStorage(Storage):
     @contextmanager
     def session(self, changed_by: str | None = None) -> Iterator[SQLSession]:
         if changed_by is None:
-            with self._connect() as conn, conn.begin():
+            with self._own_connection() as conn, conn.begin():
                 yield SQLSession(conn, None)
         else:
             with self._write() as conn:
                 yield SQLSession(conn, changed_by)
 
     def dump(self) -> dict:
-        with self._connect() as conn, conn.begin():
+        with self._own_connection() as conn, conn.begin():
             return sql_dump.dump(conn)
 
     def restore(self, dump: Mapping[str, Any]) -> None:
@@ -246,7 +247,36 @@ class SQLStorage(Storage):
 
     # --- plumbing --------------------------------------------------------------------------
     @contextmanager
+    def consistent_reads(self) -> Iterator[None]:
+        """One read transaction for the reads of this thread until the block ends: REPEATABLE
+        READ on the servers (READ COMMITTED, their default here, would let each statement see
+        newer commits), and on SQLite a transaction is a snapshot already."""
+        if getattr(self._reading, "conn", None) is not None:
+            yield  # nested: the outer block's transaction serves
+            return
+        self._ensure_schema()
+        with self._turns, self.engine.connect() as conn:
+            if self.engine.dialect.name != "sqlite":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                self._reading.conn = conn
+                try:
+                    yield
+                finally:
+                    self._reading.conn = None
+
+    @contextmanager
     def _connect(self) -> Iterator[Connection]:
+        """A connection for the read methods: the one of :meth:`consistent_reads` when inside it."""
+        reading = getattr(self._reading, "conn", None)
+        if reading is not None:
+            yield reading
+            return
+        with self._own_connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _own_connection(self) -> Iterator[Connection]:
         self._ensure_schema()
         with self._turns, self.engine.connect() as conn:
             yield conn

@@ -526,3 +526,39 @@ def test_release_summaries_keep_creation_order(storage):
     dataset.releases.reverse()
     storage.replace_all(dataset)
     assert [r["name"] for r in storage.release_summaries()] == [r.name for r in dataset.releases]
+
+
+def test_snapshot_reads_are_consistent_while_a_write_commits(sql_storage, registry):
+    """A write that commits between two of a snapshot build's reads must not give a snapshot
+    mixing both states (old rules, new releases): the build reads in one transaction."""
+    from balrog_engine import load_plugins
+    from balrog_engine.snapshot import build_snapshot
+
+    sql_storage.replace_all(small_dataset())
+    old_counter = sql_storage.change_counter()
+    writer = registry.storage_for(sql_storage.url)  # another "process"
+    renamed = small_dataset(
+        rules=[{"rule_id": 1, "priority": 100, "mapping": "Firefox-3.0", "backgroundRate": 100,
+                "update_type": "minor", "product": "Firefox", "channel": "release"}],
+        releases=[StoredRelease("Firefox-3.0", "Firefox", {"name": "Firefox-3.0", "schema_version": 1})],
+        pins=[])
+    read_rules = sql_storage.rules
+
+    def rules_then_a_commit():
+        rules = read_rules()
+        thread = threading.Thread(target=writer.replace_all, args=(renamed,))
+        thread.start()
+        thread.join(30)  # the write commits while the build is half way through its reads
+        assert not thread.is_alive()
+        return rules
+
+    sql_storage.rules = rules_then_a_commit
+    try:
+        snapshot = build_snapshot(sql_storage, load_plugins())  # with the blob types
+    finally:
+        del sql_storage.rules
+        writer.close()
+    assert snapshot.change_counter == old_counter
+    assert "Firefox-2.0" in snapshot.releases and "Firefox-3.0" not in snapshot.releases
+    assert snapshot.load_errors == ()
+    assert sql_storage.change_counter() == old_counter + 1  # and the write did land
