@@ -6,7 +6,7 @@ import pytest
 
 from balrog_engine import load_plugins
 from balrog_plugins.storage import sql
-from tests.storage.databases import backend_urls
+from tests.storage.databases import backend_urls, empty
 
 
 @pytest.fixture(scope="module")
@@ -39,5 +39,5 @@ def open_storage(registry, backend_url):
 def storage(open_storage):
     storage = open_storage()
     if isinstance(storage, sql.SQLStorage) and storage.engine.dialect.name != "sqlite":
-        sql.metadata.drop_all(storage.engine)  # a shared server database: start from nothing
+        empty(storage)  # a shared server database: start from nothing
     return storage

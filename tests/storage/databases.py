@@ -34,3 +34,24 @@ def wipe(url: str) -> None:
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     finally:
         engine.dispose()
+
+
+def empty(storage) -> None:
+    """Empty a shared server database, at the current schema, as if new: every table emptied and
+    every id sequence restarted (``rule_id``, ``change_id``, ``sc_id`` count from 1 again). Much
+    faster than dropping and migrating 60 tables before every test."""
+    storage.upgrade()
+    engine = storage.engine
+    names = [table.name for table in sql.DATA_TABLES]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{name}"' for name in names) + " RESTART IDENTITY"))
+        else:  # MySQL/MariaDB: TRUNCATE (which also restarts AUTO_INCREMENT) only what was used
+            counters = dict(conn.execute(text(
+                "SELECT table_name, auto_increment FROM information_schema.tables "
+                "WHERE table_schema = DATABASE()")).all())
+            for name in names:
+                used = (counters.get(name) or 1) > 1 or conn.execute(text(f"SELECT 1 FROM `{name}` LIMIT 1")).first()
+                if used:
+                    conn.execute(text(f"TRUNCATE TABLE `{name}`"))
+        conn.execute(sql.change_counter.update().values(value=0))

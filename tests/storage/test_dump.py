@@ -18,7 +18,7 @@ import pytest
 
 from balrog_engine import Dataset, DatasetRejected, StoredRelease, load_plugins
 from balrog_plugins.storage import sql, sql_dump
-from tests.storage.databases import backend_urls, wipe
+from tests.storage.databases import backend_urls, empty
 
 SHARED = Path("/work/shared")
 REAL_RELEASES = SHARED / "conformance" / "firefox-real-54-to-56-and-100.json"
@@ -50,8 +50,9 @@ class Databases:
         if self.server:
             for storage in self.opened:
                 storage.close()
-            wipe(url)
         storage = self.registry.storage_for(url)
+        if self.server:
+            empty(storage)
         self.opened.append(storage)
         return storage
 
@@ -59,7 +60,9 @@ class Databases:
         for storage in self.opened:
             storage.close()
         if self.server:
-            wipe(self.url)  # leave the shared database as the other suites expect it: empty, unversioned
+            with_storage = self.registry.storage_for(self.url)
+            empty(with_storage)  # leave the shared database empty for the other suites
+            with_storage.close()
 
 
 @pytest.fixture(params=backend_urls(sqlite="sqlite:///{tmp}/{name}.db"))

@@ -20,7 +20,7 @@ import pytest
 from balrog_engine import RULE_COLUMNS, Dataset, DatasetRejected, StoredRelease
 from balrog_engine.storage import normalise_rule
 from balrog_plugins.storage import sql
-from tests.storage.databases import backend_urls
+from tests.storage.databases import backend_urls, empty
 
 SHARED = Path("/work/shared")
 BENCH_DATASET = SHARED / "bench" / "dataset.json"
@@ -99,7 +99,7 @@ def sql_storage(request, registry, tmp_path):
     """The SQL backends only, for what only they do (sequences, column sizes)."""
     storage = registry.storage_for(request.param.format(tmp=tmp_path))
     if storage.engine.dialect.name != "sqlite":
-        sql.metadata.drop_all(storage.engine)
+        empty(storage)
     yield storage
     storage.close()
 
