@@ -76,6 +76,9 @@ class Headers:
     def __init__(self, ctx: AdminContext):
         self.ctx = ctx
 
+    def process_request(self, req, resp):
+        req.context.max_body_bytes = self.ctx.max_body_bytes
+
     def process_response(self, req, resp, resource, req_succeeded):
         if req.method == "OPTIONS" and resp.status_code == 200:
             resp.content_type = "text/html; charset=utf-8"  # as the reference labels its empty answer

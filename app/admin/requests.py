@@ -14,14 +14,16 @@ from .problems import invalid
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
 
-def json_body(req: falcon.Request, max_bytes: int = DEFAULT_MAX_BODY) -> Any:
-    """The request's JSON document (None for an empty body)."""
+def json_body(req: falcon.Request) -> Any:
+    """The request's JSON document (None for an empty body). Bodies over the app's limit
+    (``AdminContext.max_body_bytes``, put on ``req.context`` by the app) are refused with 413."""
+    max_bytes = getattr(req.context, "max_body_bytes", DEFAULT_MAX_BODY)
     length = req.content_length or 0
     if length > max_bytes:
-        raise falcon.HTTPPayloadTooLarge(description=f"request bodies are limited to {max_bytes} bytes")
+        raise falcon.HTTPContentTooLarge(description=f"request bodies are limited to {max_bytes} bytes")
     raw = req.bounded_stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        raise falcon.HTTPPayloadTooLarge(description=f"request bodies are limited to {max_bytes} bytes")
+        raise falcon.HTTPContentTooLarge(description=f"request bodies are limited to {max_bytes} bytes")
     if not raw.strip():
         return None
     try:
