@@ -1,6 +1,7 @@
 """The ``balrog`` command.
 
     balrog serve [--db URL] [--host H] [--port P] [--config FILE]
+    balrog admin [--db URL] [--host H] [--port P] [--config FILE]
     balrog db load FILE.json [--db URL]
     balrog db upgrade [--db URL]
     balrog db dump [--db URL] [-o FILE]
@@ -195,6 +196,42 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_admin(args) -> int:
+    import waitress
+
+    from .admin.app import AdminContext, create_admin_app
+    from .admin.auth import JWKSVerifier, StaticTokens
+
+    settings = _settings(args)
+    if settings.auth_issuer and settings.auth_audience:
+        issuer = settings.auth_issuer if settings.auth_issuer.endswith("/") else settings.auth_issuer + "/"
+        verifier = JWKSVerifier(issuer, settings.auth_audience,
+                                jwks_url=settings.auth_jwks_url or f"{issuer}.well-known/jwks.json",
+                                userinfo_url=settings.auth_userinfo_url or f"{issuer}userinfo")
+        mode = f"tokens from {issuer} for audience {settings.auth_audience}"
+    elif settings.admin_tokens_file:
+        verifier = StaticTokens(json.loads(Path(settings.admin_tokens_file).read_text()))
+        mode = f"static development tokens from {settings.admin_tokens_file}"
+    else:
+        print("refusing to start an admin API nobody can log in to: set auth_issuer and auth_audience "
+              "(OIDC/Auth0), or admin_tokens_file (development)", file=sys.stderr)
+        return 2
+    registry = load_plugins(blocked=settings.block_plugins)
+    storage = registry.storage_for(settings.db)
+    ctx = AdminContext(storage, registry, verifier, system_accounts=frozenset(settings.system_accounts),
+                       allowlisted_domains=settings.allowlisted_domains or {},
+                       cors_origins=settings.cors_origins,
+                       strict_transport_security=settings.strict_transport_security,
+                       max_body_bytes=settings.max_body_bytes)
+    app = create_admin_app(ctx)
+    port = args.port or settings.admin_port
+    print(f"balrog-engine admin API on http://{settings.host}:{port} ({settings.db}; {mode})")
+    sys.stdout.flush()
+    waitress.serve(app, host=settings.host, port=port, threads=settings.threads, ident="balrog-engine-admin",
+                   _quiet=True)
+    return 0
+
+
 def cmd_plugins(args) -> int:
     settings = _settings(args)
     registry = load_plugins(blocked=settings.block_plugins)
@@ -217,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)
+
+    admin = sub.add_parser("admin", help="serve the admin REST API with waitress (needs auth settings)")
+    admin.add_argument("--db", help="database URL (default sqlite:///balrog.db)")
+    admin.add_argument("--host")
+    admin.add_argument("--port", type=int, help="default: the admin_port setting (9011)")
+    admin.set_defaults(func=cmd_admin)
 
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)

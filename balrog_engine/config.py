@@ -35,19 +35,32 @@ class Settings:
     response_cache_size: int = 20000
     access_log: bool = True
     log_format: str = "json"  # or "text"
+    # --- the admin API (``balrog admin``) ---
+    admin_port: int = 9011
+    # Bearer tokens verified against an OIDC provider (Auth0: issuer https://<domain>/).
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_url: str | None = None  # default: <issuer>.well-known/jwks.json
+    auth_userinfo_url: str | None = None  # default: <issuer>userinfo
+    # Development only: a JSON file {"<token>": "<username>"} of static tokens.
+    admin_tokens_file: str | None = None
+    system_accounts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 10 * 1024 * 1024
 
     def deployment_overrides(self) -> dict:
         return {"allowlisted_domains": self.allowlisted_domains, "special_force_hosts": self.special_force_hosts}
 
 
 _ENV_PREFIX = "BALROG_"
-_JSON_FIELDS = {"allowlisted_domains", "special_force_hosts", "block_plugins"}
+_JSON_FIELDS = {"allowlisted_domains", "special_force_hosts", "block_plugins", "system_accounts", "cors_origins"}
+_TUPLE_FIELDS = ("special_force_hosts", "block_plugins", "system_accounts", "cors_origins")
 
 
 def _coerce(name: str, value: Any, kind: Any) -> Any:
     if name in _JSON_FIELDS and isinstance(value, str):
         value = json.loads(value) if value.strip().startswith(("[", "{")) else [v for v in value.split(",") if v]
-    if name in ("special_force_hosts", "block_plugins") and value is not None:
+    if name in _TUPLE_FIELDS and value is not None:
         return tuple(value)
     if kind in (int, "int"):
         return int(value)
