@@ -10,6 +10,8 @@ import falcon
 
 from .problems import invalid
 
+INT32 = (-(2**31), 2**31 - 1)
+
 #: A body larger than this is refused (413) before it is parsed.
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
@@ -58,9 +60,12 @@ def required_query_int(req: falcon.Request, name: str) -> int:
     if isinstance(value, list):
         value = value[-1]
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise invalid(f"'{value}' is not of type 'integer'") from None
+    if not INT32[0] <= number <= INT32[1]:  # no database column holds it: refuse before it reaches one
+        raise invalid(f"{name}: {number} is out of range")
+    return number
 
 
 def integer_like(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
