@@ -24,7 +24,7 @@ from .problems import PROBLEM_JSON, Problem, method_not_allowed, route_not_found
 log = logging.getLogger("balrog.admin")
 
 #: Route families: modules with ``routes(ctx)``. Each owns its endpoints.
-FAMILIES: tuple[str, ...] = ("rules", "releases")
+FAMILIES: tuple[str, ...] = ("rules", "releases", "users", "shutoffs", "required_signoffs", "service")
 
 
 @dataclass

@@ -1,0 +1,74 @@
+"""Replay every admin-API transcript (shared ones and ``BALROG_ADMIN_TRANSCRIPT_DIRS``) against
+our admin app over real HTTP, each on a fresh database, on SQLite and (when
+``BALROG_TEST_POSTGRESQL_URL`` is set) PostgreSQL, and print
+``admin conformance: <matched>/<total> steps match``.
+
+The admin API is being built family by family. Until every step matches, this is a ratchet:
+``progress.json`` holds the number of steps known to match, and the test fails if fewer do (a
+regression) — or if more do and the file was not raised (so the number in the repo is always
+the true one). The printed report lists every mismatch with its request and a diff.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from balrog_app.admin.app import AdminContext, create_admin_app
+from balrog_app.admin.auth import StaticTokens
+from balrog_app.admin.testing import seed, serve
+from balrog_engine import load_plugins
+from tests.admin_conformance import harness
+from tests.storage.databases import empty
+
+PROGRESS = Path(__file__).with_name("progress.json")
+REGISTRY = load_plugins()
+
+
+def backends():
+    params = [pytest.param("sqlite", id="sqlite")]
+    if os.environ.get("BALROG_TEST_POSTGRESQL_URL"):
+        params.append(pytest.param("postgresql", id="postgresql"))
+    return params
+
+
+def fresh_storage(backend: str, tmp_path: Path, name: str):
+    if backend == "sqlite":
+        return REGISTRY.storage_for(f"sqlite:///{tmp_path}/{name}.db")
+    storage = REGISTRY.storage_for(os.environ["BALROG_TEST_POSTGRESQL_URL"])
+    empty(storage)  # every id sequence restarts at 1, as on the reference's fresh database
+    return storage
+
+
+def replay_all(backend: str, tmp_path: Path) -> tuple[list, dict]:
+    divergences = harness.load_divergences()
+    results = []
+    for transcript in harness.load_transcripts():
+        storage = fresh_storage(backend, tmp_path, transcript.name)
+        try:
+            seed(storage, transcript.bootstrap.get("permissions", ()), transcript.bootstrap.get("roles", ()))
+            tokens = harness.make_tokens(transcript.users)
+            ctx = AdminContext(
+                storage, REGISTRY, StaticTokens({token: user for user, token in tokens.items()}),
+                system_accounts=frozenset(transcript.config.get("system_accounts", ())),
+                allowlisted_domains=transcript.config.get("allowlisted_domains", {}))
+            with serve(create_admin_app(ctx)) as base_url:
+                results.append(harness.replay(transcript, base_url, tokens, divergences=divergences))
+        finally:
+            storage.close()
+    return results, divergences
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_admin_transcripts(backend, tmp_path, capsys):
+    results, divergences = replay_all(backend, tmp_path)
+    report = harness.format_report(results, divergences)
+    with capsys.disabled():
+        print(f"\n[{backend}] " + report.splitlines()[-1])
+    matched = sum(result.matched for result in results)
+    known = json.loads(PROGRESS.read_text())["matched"]
+    assert matched >= known, f"admin conformance regressed: {matched} < {known} steps match\n{report}"
+    assert matched == known, (f"{matched} steps match now, more than the {known} in {PROGRESS.name}: "
+                              f"raise it to {matched}")
