@@ -24,7 +24,8 @@ from .problems import PROBLEM_JSON, Problem, method_not_allowed, route_not_found
 log = logging.getLogger("balrog.admin")
 
 #: Route families: modules with ``routes(ctx)``. Each owns its endpoints.
-FAMILIES: tuple[str, ...] = ("rules", "releases", "users", "shutoffs", "required_signoffs", "service")
+FAMILIES: tuple[str, ...] = ("rules", "releases", "users", "shutoffs", "required_signoffs", "service",
+                              "scheduled_changes")
 
 
 @dataclass
