@@ -21,9 +21,9 @@ schedulable table ``T``, ``T_scheduled_changes``, ``T_scheduled_changes_conditio
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .versioned import Change, ConflictRule, within
 
@@ -155,6 +155,16 @@ class Session:
     """
 
     changed_by: str | None
+
+    @contextmanager
+    def acting_as(self, username: str) -> Iterator[None]:
+        """Attribute the writes of the block to ``username`` (a scheduled change is enacted, and
+        merged into, on behalf of whoever scheduled it), in the same transaction."""
+        previous, self.changed_by = self.changed_by, username
+        try:
+            yield
+        finally:
+            self.changed_by = previous
 
     def get(self, table: str, key: Mapping[str, Any]) -> dict | None:
         """The current row (every column, ``data_version`` included), or None."""

@@ -383,7 +383,7 @@ def merge_into_scheduled_changes(session: Session, old_row: Mapping[str, Any], w
             raise unknown_error("Cannot schedule changes in the past")
         values = {f"base_{column}": value for column, value in changed.items()}
         values["base_data_version"] = new_data_version
-        with _acting_as(session, sc["scheduled_by"]):
+        with session.acting_as(sc["scheduled_by"]):
             session.update(SC_TABLE, {"sc_id": sc["sc_id"]}, values, sc["data_version"], merge=False)
             if conditions:
                 session.update(SC_CONDITIONS, {"sc_id": sc["sc_id"]}, {}, conditions["data_version"], merge=False)
@@ -391,21 +391,6 @@ def merge_into_scheduled_changes(session: Session, old_row: Mapping[str, Any], w
                 if signoff["username"] != sc["scheduled_by"]:
                     session.delete(SC_SIGNOFFS, {"sc_id": sc["sc_id"], "username": signoff["username"]},
                                    signoff["data_version"])
-
-
-class _acting_as:
-    """Attribute the writes of a block to another user (a merge is an edit by ``scheduled_by``).
-    A local stand-in: the storage session should offer this itself."""
-
-    def __init__(self, session: Session, user: str):
-        self.session, self.user = session, user
-
-    def __enter__(self):
-        self.previous = self.session.changed_by
-        self.session.changed_by = self.user
-
-    def __exit__(self, *exc):
-        self.session.changed_by = self.previous
 
 
 def has_pending_changes(session: Session, rule_id: int) -> bool:

@@ -43,20 +43,6 @@ def _sc_missing() -> Problem:
     return Problem(404, "Bad Request", SC_MISSING)
 
 
-class _acting_as:
-    """Attribute the writes of a block to another user (enactment writes as ``scheduled_by``)."""
-
-    def __init__(self, session: Session, user: str):
-        self.session, self.user = session, user
-
-    def __enter__(self):
-        self.previous = self.session.changed_by
-        self.session.changed_by = self.user
-
-    def __exit__(self, *exc):
-        self.session.changed_by = self.previous
-
-
 # --- the kinds ---------------------------------------------------------------------------------------
 class Kind:
     """What differs between the schedulable tables."""
@@ -695,7 +681,7 @@ class Enact(Resource):
             # Refuse before writing anything: on PostgreSQL even a rolled-back insert uses up its
             # history ids, and the recorded change_ids assume a refused enact wrote nothing.
             signoffs.verify(kind.requirements(session, current, None if change_type == "delete" else new), given)
-            with _acting_as(session, scheduled_by):
+            with session.acting_as(scheduled_by):
                 conditions = session.get(kind.conditions_table, {"sc_id": sc["sc_id"]})
                 if conditions is not None:
                     session.update(kind.conditions_table, {"sc_id": sc["sc_id"]}, {}, conditions["data_version"],

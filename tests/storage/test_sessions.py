@@ -303,3 +303,14 @@ def test_two_writers_on_one_locale_exactly_one_is_refused(storage, open_storage)
     refused = [o for o in outcomes if isinstance(o, StaleVersion)]
     assert len(refused) == 1 and 2 in outcomes
     assert refused[0].conflicts == [f"data.platforms.{locales_platform(base)}.locales.{locale}"]
+
+
+def test_writes_can_be_attributed_to_another_user(storage):
+    with storage.session("balrogagent") as s:
+        key = s.insert("rules", RULE)
+        with s.acting_as("scheduler@example.com"):
+            s.update("rules", key, {"priority": 1}, 1)
+        s.update("rules", key, {"priority": 2}, 2)
+    with storage.session() as s:
+        assert [c.changed_by for c in s.changes("rules", key)] == [
+            "balrogagent", "scheduler@example.com", "balrogagent", "balrogagent"]
