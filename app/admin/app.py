@@ -25,7 +25,7 @@ log = logging.getLogger("balrog.admin")
 
 #: Route families: modules with ``routes(ctx)``. Each owns its endpoints.
 FAMILIES: tuple[str, ...] = ("rules", "releases", "users", "shutoffs", "required_signoffs", "service",
-                              "scheduled_changes")
+                              "scheduled_changes", "releases_v2")
 
 
 @dataclass

@@ -269,6 +269,8 @@ def release_list(ctx: AdminContext, product: str | None = None, name_prefix: str
         rules = ctx.storage.rules()
     with ctx.reading() as s:
         requirements = s.rows("product_req_signoffs")
+        v2_only = _v2_only_names(s)
+    summaries = [row for row in summaries if row["name"] not in v2_only]
     if product is not None:
         summaries = [r for r in summaries if r["product"] == product]
     if name_prefix is not None:
@@ -301,6 +303,28 @@ def release_list(ctx: AdminContext, product: str | None = None, name_prefix: str
 def _get_release(ctx: AdminContext, name: str) -> dict | None:
     with ctx.reading() as s:
         return s.get(TABLE, {"name": name})
+
+
+def _read_release(ctx: AdminContext, name: str) -> dict | None:
+    """A single release for the v1 reads: v2 storage first, then the v1 table (§2 intro)."""
+    stored = ctx.storage.releases([name]).get(name)
+    if stored is None:
+        return None
+    return {"name": stored.name, "product": stored.product, "data": stored.data,
+            "data_version": stored.data_version, "read_only": stored.read_only}
+
+
+def _v2_only_names(s) -> set[str]:
+    """Releases of v2 storage that are not in the v1 table."""
+    return {row["name"] for row in s.rows("releases_json") if not s.count(TABLE, {"name": row["name"]})}
+
+
+def v1_summaries(ctx: AdminContext) -> list[dict]:
+    """The storage's release summaries without the releases that exist only in v2 storage: the
+    v1 list endpoints look at the v1 table alone (§2 intro)."""
+    with ctx.reading() as s:
+        v2_only = _v2_only_names(s)
+    return [row for row in ctx.storage.release_summaries() if row["name"] not in v2_only]
 
 
 def _release_not_found(name: str) -> Problem:
@@ -343,7 +367,7 @@ class Release(Resource):
 
     def on_get(self, req, resp, name):
         check_query(req, ("pretty",))
-        release = _get_release(self.ctx, name)
+        release = _read_release(self.ctx, name)
         if release is None:
             raise not_found(f"Release name: {name} not found", content_type=PROBLEM_JSON)
         indent = 4 if "pretty" in req.params else None
@@ -477,7 +501,7 @@ class Column(Resource):
         check_query(req)
         if column not in LIST_COLUMNS:
             raise not_found("Requested column does not exist")
-        values = list(dict.fromkeys(row[column] for row in self.ctx.storage.release_summaries()
+        values = list(dict.fromkeys(row[column] for row in v1_summaries(self.ctx)
                                     if row[column] is not None))
         if column == "read_only":
             values = [bool(v) for v in dict.fromkeys(values)]
@@ -489,7 +513,7 @@ class Locale(Resource):
 
     def on_get(self, req, resp, name, platform, locale):
         check_query(req)
-        release = _get_release(self.ctx, name)
+        release = _read_release(self.ctx, name)
         found = _locale(release["data"], platform, locale) if release is not None else None
         if found is None:
             message = f"Couldn't find locale identified by: {name}, {platform}, {locale}"

@@ -91,7 +91,7 @@ from balrog_engine.storage import (  # noqa: E402
 from . import sql_dump, sql_schema  # noqa: E402
 from .sql_schema import (  # noqa: E402
     MYSQL_FAMILY, change_counter, emergency_shutoffs, metadata, pinnable_releases,
-    releases, rules, rules_history, settings,
+    release_assets, releases, releases_json, rules, rules_history, settings,
 )
 from .sql_session import SQLSession  # noqa: E402
 
@@ -113,9 +113,9 @@ PG_SCHEMA_LOCK = 0x62616C726F67
 MIGRATIONS = Path(__file__).with_name("sql_migrations")
 
 #: The revision a database made by ``metadata.create_all`` (not by the migrations) is stamped
-#: at: ``0003`` if it has the versioned tables, else ``0002`` if ``releases`` has its
-#: ``position`` column, else ``0001``.
-CREATE_ALL_REVISIONS = ("0001", "0002", "0003")
+#: at: ``0004`` if it has the v2 release tables, ``0003`` if it has the versioned tables, else
+#: ``0002`` if ``releases`` has its ``position`` column, else ``0001``.
+CREATE_ALL_REVISIONS = ("0001", "0002", "0003", "0004")
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -150,17 +150,30 @@ class SQLStorage(Storage):
         return [_rule_dict(row) for row in rows]
 
     def releases(self, names: Iterable[str]) -> dict[str, StoredRelease]:
+        """Releases of v2 storage (``releases_json`` + ``release_assets``, assembled) are looked
+        up first; the v1 ``releases`` table serves the others (admin-api.md §2)."""
         found: dict[str, StoredRelease] = {}
         with self._connect() as conn:
             for chunk in _chunks(sorted(set(names)), NAME_CHUNK):
-                query = select(releases).where(releases.c.name.in_(chunk))
+                found.update(_v2_releases(conn, chunk))
+                rest = [name for name in chunk if name not in found]
+                if not rest:
+                    continue
+                query = select(releases).where(releases.c.name.in_(rest))
                 for row in conn.execute(query).mappings():
                     found[row["name"]] = stored_release(row)
         return found
 
     def release_summaries(self) -> list[dict]:
+        """v1 releases in creation order, then the releases only in v2 storage, by name."""
         columns = (releases.c.name, releases.c.product, releases.c.data_version, releases.c.read_only)
-        rows = self._fetch(select(*columns).order_by(releases.c.position, releases.c.name))
+        v2 = releases_json
+        with self._connect() as conn:
+            rows = list(conn.execute(select(*columns).order_by(releases.c.position, releases.c.name)).mappings())
+            v2_rows = list(conn.execute(select(v2.c.name, v2.c.product, v2.c.data_version, v2.c.read_only)
+                                        .order_by(v2.c.name)).mappings())
+        known = {row["name"] for row in rows}
+        rows += [row for row in v2_rows if row["name"] not in known]
         return [{**row, "read_only": bool(row["read_only"])} for row in rows]
 
     def shutoffs(self) -> list[dict]:
@@ -467,7 +480,7 @@ def _migrate_now(conn: Connection) -> str | None:
     if current is None and releases.name in tables:
         # Made by create_all before the migrations: stamp the revision its tables match.
         columns = {column["name"] for column in sa_inspect(conn).get_columns(releases.name)}
-        shape = 2 if "permissions" in tables else 1 if "position" in columns else 0
+        shape = 3 if "releases_json" in tables else 2 if "permissions" in tables else 1 if "position" in columns else 0
         command.stamp(config, CREATE_ALL_REVISIONS[shape])
     elif current is not None and not ours:
         # Versioned, but every table is gone (``metadata.drop_all`` leaves alembic_version behind):
@@ -547,6 +560,44 @@ def _bump_counter(conn: Connection) -> None:
 
 
 # --- reading ---------------------------------------------------------------------------------------
+def _v2_releases(conn: Connection, names: Sequence[str]) -> dict[str, StoredRelease]:
+    """The named releases of v2 storage: each base blob with its assets placed at their paths."""
+    found: dict[str, StoredRelease] = {}
+    bases = conn.execute(select(releases_json).where(releases_json.c.name.in_(names))).mappings()
+    for row in bases:
+        data = json.loads(row["data"]) if row["data"] is not None else {}
+        found[row["name"]] = StoredRelease(name=row["name"], product=row["product"], data=data,
+                                           data_version=row["data_version"], read_only=bool(row["read_only"]))
+    if found:
+        assets = release_assets
+        query = (select(assets.c.name, assets.c.path, assets.c.data).where(assets.c.name.in_(sorted(found)))
+                 .order_by(assets.c.name, assets.c.path))
+        for row in conn.execute(query).mappings():
+            place_asset(found[row["name"]].data, row["path"], json.loads(row["data"]))
+    return found
+
+
+def place_asset(blob: dict, path: str, value: Any) -> None:
+    """Put ``value`` at an asset path (``.platforms.<p>.locales.<l>``) of ``blob``, creating the
+    containers on the way."""
+    parts = asset_path_parts(path)
+    here = blob
+    for part in parts[:-1]:
+        if not isinstance(here.get(part), dict):
+            here[part] = {}
+        here = here[part]
+    here[parts[-1]] = value
+
+
+def asset_path_parts(path: str) -> list[str]:
+    """``.platforms.P.locales.L`` -> ``["platforms", "P", "locales", "L"]`` (platform names may
+    contain dots; locale names do not)."""
+    if path.startswith(".platforms.") and ".locales." in path:
+        platform, _, locale = path[len(".platforms."):].rpartition(".locales.")
+        return ["platforms", platform, "locales", locale]
+    return [part for part in path.split(".") if part]
+
+
 def _rule_dict(row: Mapping[str, Any]) -> dict:
     return booleans_as_bool({column: row[column] for column in RULE_COLUMNS})
 

@@ -169,6 +169,26 @@ permissions_req_signoffs = Table(
     **TABLE_OPTIONS,
 )
 
+# v2 releases (admin-api.md §3.1): a base row per release and one row per locale asset.
+releases_json = Table(
+    "releases_json", metadata,
+    Column("name", Key(100), primary_key=True),
+    Column("product", String(PRODUCT)),
+    Column("read_only", Boolean, nullable=False, default=False),
+    Column("data", BLOB_TEXT),  # JSON
+    Column("data_version", Integer, nullable=False, default=1),
+    **TABLE_OPTIONS,
+)
+
+release_assets = Table(
+    "release_assets", metadata,
+    Column("name", Key(100), primary_key=True),
+    Column("path", Key(200), primary_key=True),
+    Column("data", BLOB_TEXT),  # JSON
+    Column("data_version", Integer, nullable=False, default=1),
+    **TABLE_OPTIONS,
+)
+
 settings = Table(
     "settings", metadata,
     Column("key", Key(100), primary_key=True),
@@ -202,6 +222,8 @@ rules_history = Table(
     **TABLE_OPTIONS,
 )
 releases_history = _history(releases, compact=True)
+releases_json_history = _history(releases_json, compact=True)
+release_assets_history = _history(release_assets, compact=True)
 
 
 # --- scheduled changes -----------------------------------------------------------------------------
@@ -251,6 +273,8 @@ SCHEDULED: dict[str, tuple[Table, Table, Table]] = {
     "permissions_req_signoffs": _scheduled_change_tables(permissions_req_signoffs),
     "emergency_shutoffs": _scheduled_change_tables(emergency_shutoffs),
     "pinnable_releases": _scheduled_change_tables(pinnable_releases),
+    "releases_json": _scheduled_change_tables(releases_json),
+    "release_assets": _scheduled_change_tables(release_assets),
 }
 
 
@@ -259,11 +283,14 @@ def _versioned() -> dict[str, VersionedTable]:
     declared = {
         "rules": VersionedTable(rules, rules_history),
         "releases": VersionedTable(releases, releases_history, json_columns=("data",), untracked=("position",)),
+        "releases_json": VersionedTable(releases_json, releases_json_history, json_columns=("data",)),
+        "release_assets": VersionedTable(release_assets, release_assets_history, json_columns=("data",)),
     }
     for table, json_columns in ((emergency_shutoffs, ()), (pinnable_releases, ()), (permissions, ("options",)),
                                 (user_roles, ()), (product_req_signoffs, ()), (permissions_req_signoffs, ())):
         declared[table.name] = VersionedTable(table, _history(table), json_columns=json_columns)
-    base_json = {"releases": ("base_data",), "permissions": ("base_options",)}
+    base_json = {"releases": ("base_data",), "permissions": ("base_options",), "releases_json": ("base_data",),
+                 "release_assets": ("base_data",)}
     for base, tables in SCHEDULED.items():
         for table in tables:
             json_columns = base_json.get(base, ()) if table is tables[0] else ()
