@@ -1,6 +1,7 @@
 """Replay every admin-API transcript (shared ones and ``BALROG_ADMIN_TRANSCRIPT_DIRS``) against
-our admin app over real HTTP, each on a fresh database, on SQLite and (when
-``BALROG_TEST_POSTGRESQL_URL`` is set) PostgreSQL, and print
+our admin app over real HTTP, each on a fresh database, on every backend: memory, SQLite and
+(when ``BALROG_TEST_POSTGRESQL_URL`` / ``BALROG_TEST_MYSQL_URL`` are set) PostgreSQL and
+MariaDB/MySQL, and print
 ``admin conformance: <matched>/<total> steps match``.
 
 Every step must match, or be listed with its reason in ``divergences.json`` (where we behave
@@ -25,16 +26,19 @@ REGISTRY = load_plugins()
 
 
 def backends():
-    params = [pytest.param("sqlite", id="sqlite")]
-    if os.environ.get("BALROG_TEST_POSTGRESQL_URL"):
-        params.append(pytest.param("postgresql", id="postgresql"))
+    params = [pytest.param("memory", id="memory"), pytest.param("sqlite", id="sqlite")]
+    for server in ("postgresql", "mysql"):
+        if os.environ.get(f"BALROG_TEST_{server.upper()}_URL"):
+            params.append(pytest.param(server, id=server))
     return params
 
 
 def fresh_storage(backend: str, tmp_path: Path, name: str):
+    if backend == "memory":
+        return REGISTRY.storage_for("memory://")
     if backend == "sqlite":
         return REGISTRY.storage_for(f"sqlite:///{tmp_path}/{name}.db")
-    storage = REGISTRY.storage_for(os.environ["BALROG_TEST_POSTGRESQL_URL"])
+    storage = REGISTRY.storage_for(os.environ[f"BALROG_TEST_{backend.upper()}_URL"])
     empty(storage)  # every id sequence restarts at 1, as on the reference's fresh database
     return storage
 
