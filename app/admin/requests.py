@@ -4,7 +4,7 @@ strings. Failures are the framework's ``application/problem+json`` 400s."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import falcon
 
@@ -85,3 +85,77 @@ def integer_like(value: Any, name: str, minimum: int | None = None, maximum: int
     if maximum is not None and value > maximum:
         raise invalid(f"{name} field value should be an integer <= {maximum} {name}: {value} is not a '{name}'")
     return value
+
+
+def query_value(req, name: str) -> str | None:
+    """The last value of a query parameter (None when absent)."""
+    value = req.params.get(name)
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    return value
+
+
+INT64_MAX = 2**63 - 1
+
+
+def query_int(req, name: str, default: int | None = None, minimum: int | None = None,
+              maximum: int = INT64_MAX) -> int | None:
+    """An integer query parameter (the framework's problem+json 400 when it is not one, or when
+    it is out of range: no database could take it)."""
+    value = query_value(req, name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise invalid(f"'{value}' is not of type 'integer'") from None
+    if minimum is not None and number < minimum:
+        raise invalid(f"{number} is less than the minimum of {minimum}")
+    if not -maximum - 1 <= number <= maximum:  # the column's range, for negative values too
+        raise invalid(f"{number} is greater than the maximum of {maximum}" if number > 0 else
+                      f"{number} is less than the minimum of {-maximum - 1}")
+    return number
+
+
+def check_encodable(value: Any, name: str = "body") -> None:
+    """Refuse strings a database cannot store: JSON lets ``\\ud800`` (an unpaired surrogate)
+    through, UTF-8 does not (the framework's 400 instead of a failure at write time)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid(f"{name}: {value!r} is not valid unicode") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_encodable(key, name)
+            check_encodable(item, f"{name}.{key}" if isinstance(key, str) else name)
+    elif isinstance(value, list):
+        for item in value:
+            check_encodable(item, name)
+
+
+def require_query(req, names: Iterable[str]) -> dict[str, str]:
+    """Required string query parameters, in order (the first missing one is the 400)."""
+    found = {}
+    for name in names:
+        value = query_value(req, name)
+        if value is None:
+            raise invalid(f"Missing query parameter '{name}'")
+        found[name] = value
+    return found
+
+
+def check_string(body: Mapping[str, Any], name: str, required: bool = True, nullable: bool = False,
+                 max_length: int | None = None) -> None:
+    """The body schema of one string member, with jsonschema's wording (problem+json 400)."""
+    if name not in body:
+        if required:
+            raise invalid(f"'{name}' is a required property")
+        return
+    value = body[name]
+    if value is None and nullable:
+        return
+    if not isinstance(value, str):
+        raise invalid(f"{name}: {value!r} is not of type 'string'" + (", 'null'" if nullable else ""))
+    if max_length is not None and len(value) > max_length:
+        raise invalid(f"{name}: {value!r} is too long")

@@ -12,93 +12,17 @@ reference lists unfiltered tables in); see :func:`history_view`.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from balrog_engine import AlreadyExists, Session
 
 from . import permissions
 from .app import AdminContext, Resource, send_html_json, send_json
 from .problems import bad_request, forbidden, invalid, not_found, signoff_required
-from .requests import check_query, integer_like, json_object
+from .requests import INT32, check_query, check_encodable, check_string, integer_like, json_object, query_int, \
+    query_value, require_query
 
-# --- shared helpers (candidates for a shared module, see the report) ------------------------------
-
-
-def query_value(req, name: str) -> str | None:
-    """The last value of a query parameter (None when absent)."""
-    value = req.params.get(name)
-    if isinstance(value, list):
-        value = value[-1] if value else None
-    return value
-
-
-INT64 = 2**63 - 1
-INT32 = 2**31 - 1
-
-
-def query_int(req, name: str, default: int | None = None, minimum: int | None = None,
-              maximum: int = INT64) -> int | None:
-    """An integer query parameter (the framework's problem+json 400 when it is not one, or when
-    it is out of range: no database could take it)."""
-    value = query_value(req, name)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise invalid(f"'{value}' is not of type 'integer'") from None
-    if minimum is not None and number < minimum:
-        raise invalid(f"{number} is less than the minimum of {minimum}")
-    if not -INT64 - 1 <= number <= maximum:
-        raise invalid(f"{number} is greater than the maximum of {maximum}" if number > 0 else
-                      f"{number} is less than the minimum of {-INT64 - 1}")
-    return number
-
-
-def check_encodable(value: Any, name: str = "body") -> None:
-    """Refuse strings a database cannot store: JSON lets ``\\ud800`` (an unpaired surrogate)
-    through, UTF-8 does not (the framework's 400 instead of a failure at write time)."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise invalid(f"{name}: {value!r} is not valid unicode") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_encodable(key, name)
-            check_encodable(item, f"{name}.{key}" if isinstance(key, str) else name)
-    elif isinstance(value, list):
-        for item in value:
-            check_encodable(item, name)
-
-
-def require_query(req, names: Iterable[str]) -> dict[str, str]:
-    """Required string query parameters, in order (the first missing one is the 400)."""
-    found = {}
-    for name in names:
-        value = query_value(req, name)
-        if value is None:
-            raise invalid(f"Missing query parameter '{name}'")
-        found[name] = value
-    return found
-
-
-def check_string(body: Mapping[str, Any], name: str, required: bool = True, nullable: bool = False,
-                 max_length: int | None = None) -> None:
-    """The body schema of one string member, with jsonschema's wording (problem+json 400)."""
-    if name not in body:
-        if required:
-            raise invalid(f"'{name}' is a required property")
-        return
-    value = body[name]
-    if value is None and nullable:
-        return
-    if not isinstance(value, str):
-        raise invalid(f"{name}: {value!r} is not of type 'string'" + (", 'null'" if nullable else ""))
-    if max_length is not None and len(value) > max_length:
-        raise invalid(f"{name}: {value!r} is too long")
-
-
+# --- history helpers shared by the families of this package -----------------------------------------
 def in_creation_order(session: Session, table: str, rows: list[dict], key: Sequence[str]) -> list[dict]:
     """``rows`` in the order their current life began, as the reference (SQLite, no ORDER BY, a
     full scan in rowid order) lists an unfiltered table. Rows without history (seeded) come first,
@@ -167,8 +91,8 @@ def history_query(req, plain_filters: Sequence[str] = ()) -> dict:
     for name in plain_filters:
         if query_value(req, name) is not None:
             plain[name] = query_value(req, name)
-    return {"page": query_int(req, "page", 1, minimum=1, maximum=INT32),
-            "limit": query_int(req, "limit", None, minimum=1, maximum=INT32),
+    return {"page": query_int(req, "page", 1, minimum=1, maximum=INT32[1]),
+            "limit": query_int(req, "limit", None, minimum=1, maximum=INT32[1]),
             "since": query_int(req, "timestamp_from"), "until": query_int(req, "timestamp_to"),
             "plain": plain, "sc": common}
 
@@ -271,8 +195,8 @@ class Revisions(Resource):
     def on_get(self, req, resp):
         check_query(req, self.kind.key + ("page", "limit"))
         key = require_query(req, self.kind.key)
-        page = query_int(req, "page", 1, minimum=1, maximum=INT32)
-        limit = query_int(req, "limit", 100, minimum=1, maximum=INT32)
+        page = query_int(req, "page", 1, minimum=1, maximum=INT32[1])
+        limit = query_int(req, "limit", 100, minimum=1, maximum=INT32[1])
         with self.ctx.reading() as session:
             if session.get(self.kind.table, key) is None:
                 raise not_found("Requested Required Signoff does not exist")
@@ -306,5 +230,4 @@ def routes(ctx: AdminContext) -> list:
     return found
 
 
-__all__ = ["routes", "history_query", "history_view", "in_creation_order", "sc_revision", "query_int", "query_value",
-           "check_string", "check_encodable", "require_query", "role_holders"]
+__all__ = ["routes", "history_query", "history_view", "in_creation_order", "sc_revision", "role_holders"]

@@ -30,7 +30,7 @@ from . import permissions, signoffs
 from .app import AdminContext, Resource, send_empty, send_html_json, send_json
 from .problems import (PROBLEM_JSON, Problem, bad_request, forbidden, invalid, not_found, outdated,
                        route_not_found, unknown_error)
-from .requests import check_query, integer_like, json_object, required_query_int
+from .requests import check_query, integer_like, json_object, query_int, query_value, required_query_int
 
 # --- texts of the reference ------------------------------------------------------------------------
 RULE_NOT_FOUND = ("Requested rule wasn't found", "Requested rule does not exist")
@@ -277,34 +277,6 @@ def find_rule(session: Session, id_or_alias: str) -> dict | None:
     return session.get("rules", {"rule_id": int(id_or_alias)})
 
 
-def _query_value(req: falcon.Request, name: str) -> str | None:
-    value = req.params.get(name)
-    if isinstance(value, list):
-        value = value[-1]
-    return value
-
-
-INT64_MAX = 2 ** 63 - 1
-
-
-def query_int(req: falcon.Request, name: str, default: int | None = None, minimum: int | None = None,
-              maximum: int = INT64_MAX) -> int | None:
-    """An optional integer query parameter, with jsonschema's texts for bad values (and a 400
-    rather than a database error beyond what a 64-bit column holds)."""
-    value = _query_value(req, name)
-    if value is None:
-        return default
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise invalid(f"'{value}' is not of type 'integer'") from None
-    if minimum is not None and number < minimum:
-        raise invalid(f"{number} is less than the minimum of {minimum}")
-    if number > maximum or number < -maximum:
-        raise invalid(f"{number} is greater than the maximum of {maximum}")
-    return number
-
-
 def _not_found_json() -> Problem:
     return not_found(*RULE_NOT_FOUND)
 
@@ -404,7 +376,7 @@ class Rules(Resource):
     def on_get(self, req, resp):
         check_query(req, ("product", "timestamp"))
         timestamp = query_int(req, "timestamp")
-        product = _query_value(req, "product")
+        product = query_value(req, "product")
         if timestamp is not None and product is not None:
             raise Problem(400, "Bad Request", TIMESTAMP_AND_PRODUCT, content_type=PROBLEM_JSON)
         with self.ctx.reading() as session:
@@ -598,14 +570,14 @@ class RulesHistory(Resource):
         where: dict[str, Any] = {}
         for name in HISTORY_EQUALITY:
             if name == "changed_by":
-                value = _query_value(req, name)
+                value = query_value(req, name)
             else:  # both are 32-bit columns
                 value = query_int(req, name, maximum=INT32_MAX)
             if value is not None:
                 where[name] = value
         offset = (page - 1) * limit
-        product = _query_value(req, "product") or None
-        channel = _query_value(req, "channel") or None
+        product = query_value(req, "product") or None
+        channel = query_value(req, "channel") or None
         with self.ctx.reading() as session:
             rule_where = dict(where)
             if product:

@@ -19,7 +19,7 @@ transaction; writes made on someone else's behalf swap ``Session.changed_by`` fo
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import falcon
 
@@ -28,8 +28,10 @@ from balrog_engine import RULE_COLUMNS, AlreadyExists, Invalid, NotFound, Sessio
 from . import permissions, rules, signoffs, users
 from .app import AdminContext, Resource, send_json
 from .problems import Problem, bad_request, forbidden, invalid, not_found, outdated, unknown_error
-from .required_signoffs import check_encodable, query_int, query_value, role_holders, sc_revision
-from .requests import INT32, check_query, integer_like, json_object, required_query_int
+from .required_signoffs import role_holders, sc_revision
+from .requests import (
+    INT32, check_encodable, check_query, integer_like, json_object, query_int, query_value, required_query_int,
+)
 
 CHANGE_TYPES = ("insert", "update", "delete")
 SC_MISSING = "Scheduled change does not exist"
@@ -427,6 +429,17 @@ def load_sc(session: Session, kind: Kind, segment: str) -> dict | None:
     return None if sc_id is None else session.get(kind.sc_table, {"sc_id": sc_id})
 
 
+def load_pending_sc(session: Session, kind: Kind, segment: str, verb: str,
+                    missing: Callable[[], Problem] = _sc_missing) -> dict:
+    """The scheduled change to ``verb`` (update/delete/enact): 404 if unknown, 400 if completed."""
+    sc = load_sc(session, kind, segment)
+    if sc is None:
+        raise missing()
+    if sc["complete"]:
+        raise unknown_error(f"Scheduled change already completed. Cannot {verb} now.")
+    return sc
+
+
 # --- writing SCs -------------------------------------------------------------------------------------------
 def check_when(when: Any, required: bool) -> Any:
     if when is None:
@@ -585,11 +598,7 @@ class Single(Resource):
             raise invalid(f"sc_data_version: {sc_version!r} is not of type 'integer'")
         user = self.ctx.user(req)
         with self.ctx.writing(user) as session:
-            sc = load_sc(session, kind, sc_id)
-            if sc is None:
-                raise not_found("Unknown sc_id")
-            if sc["complete"]:
-                raise unknown_error("Scheduled change already completed. Cannot update now.")
+            sc = load_pending_sc(session, kind, sc_id, "update", missing=lambda: not_found("Unknown sc_id"))
             change_type = sc["change_type"]
             stored = base_values(sc)
             provided = kind.parse(body, change_type, kind.editable.get(change_type, ()))
@@ -636,11 +645,7 @@ class Single(Resource):
         data_version = required_query_int(req, "data_version")
         user = self.ctx.user(req)
         with self.ctx.writing(user) as session:
-            sc = load_sc(session, kind, sc_id)
-            if sc is None:
-                raise _sc_missing()
-            if sc["complete"]:
-                raise unknown_error("Scheduled change already completed. Cannot delete now.")
+            sc = load_pending_sc(session, kind, sc_id, "delete")
             new = base_values(sc)
             current = None if sc["change_type"] == "insert" else current_row(session, kind, new)
             kind.dry_run(session, user, sc["change_type"], current or new, new)
@@ -666,11 +671,7 @@ class Enact(Resource):
         with self.ctx.writing(user) as session:
             if not permissions.has_permission(permissions.load(session, user), "scheduled_change", "enact", None):
                 raise forbidden(f"('%s is not allowed to enact scheduled changes', '{user}')")
-            sc = load_sc(session, kind, sc_id)
-            if sc is None:
-                raise _sc_missing()
-            if sc["complete"]:
-                raise unknown_error("Scheduled change already completed. Cannot enact now.")
+            sc = load_pending_sc(session, kind, sc_id, "enact")
             scheduled_by = sc["scheduled_by"]
             given = signoff_map(session, kind, sc["sc_id"])
             new = base_values(sc)

@@ -9,8 +9,8 @@ from balrog_engine import AlreadyExists, NotFound, StaleVersion
 from . import permissions, signoffs
 from .app import AdminContext, Resource, send_empty, send_json
 from .problems import PROBLEM_JSON, Problem, bad_request, outdated
-from .required_signoffs import check_encodable, check_string, in_creation_order
-from .requests import check_query, json_object, required_query_int
+from .required_signoffs import in_creation_order
+from .requests import check_encodable, check_query, check_string, json_object, required_query_int
 
 TABLE = "emergency_shutoffs"
 KEY = ("product", "channel")

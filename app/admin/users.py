@@ -20,8 +20,8 @@ from balrog_engine import AlreadyExists, NotFound, Session, StaleVersion
 from . import permissions, signoffs
 from .app import AdminContext, Resource, send_empty, send_html_json, send_json
 from .problems import bad_request, forbidden, invalid, not_found, outdated, unknown_error
-from .required_signoffs import check_encodable, history_query, history_view, role_holders
-from .requests import check_query, json_object, required_query_int
+from .required_signoffs import history_query, history_view, role_holders
+from .requests import check_encodable, check_query, json_object, required_query_int
 from .shutoffs import change_scheduled
 
 VIEW_DENIED = "You are not authorized to view permissions of other users."
