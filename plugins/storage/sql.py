@@ -34,13 +34,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Engine,
-    Integer,
-    String,
     Table,
-    TypeDecorator,
     create_engine,
     event,
     func,
@@ -91,7 +87,7 @@ from balrog_engine.storage import (  # noqa: E402
 from . import sql_dump, sql_schema  # noqa: E402
 from .sql_schema import (  # noqa: E402
     MYSQL_FAMILY, change_counter, emergency_shutoffs, metadata, pinnable_releases,
-    release_assets, releases, releases_json, rules, rules_history, settings,
+    release_assets, releases, releases_json, rules, rules_history, settings, value_problem,
 )
 from .sql_session import SQLSession  # noqa: E402
 
@@ -117,8 +113,6 @@ MIGRATIONS = Path(__file__).with_name("sql_migrations")
 #: ``0002`` if ``releases`` has its ``position`` column, else ``0001``.
 CREATE_ALL_REVISIONS = ("0001", "0002", "0003", "0004")
 
-INT32 = (-(2**31), 2**31 - 1)
-INT64 = (-(2**63), 2**63 - 1)
 
 
 #: Tables emptied by :meth:`SQLStorage.replace_all`: everything but the counter.
@@ -515,28 +509,12 @@ def _dataset_rows(dataset: Dataset) -> list[tuple[Table, list[dict]]]:
 
 
 def _check_values(table: Table, rows: Sequence[dict]) -> None:
-    """Refuse strings longer than their column and integers outside its range, the same way on
-    every dialect: SQLite would store them, PostgreSQL and MySQL (strict mode) would raise a
-    driver error, and MySQL in non-strict mode would silently truncate."""
-    limits = []
-    for column in table.columns:
-        kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
-        if isinstance(kind, String) and kind.length:
-            limits.append((column.name, "text", kind.length))
-        elif isinstance(kind, Integer):
-            limits.append((column.name, "int", INT64 if isinstance(kind, BigInteger) else INT32))
+    """Refuse, before writing, values the columns cannot hold (:func:`.sql_schema.value_problem`)."""
     for index, row in enumerate(rows):
-        for name, kind, limit in limits:
-            value = row.get(name)
-            if value is None:
-                continue
-            if kind == "text" and isinstance(value, str) and len(value) > limit:
-                raise DatasetRejected(
-                    f"dataset rejected: {table.name}[{index}].{name} is {len(value)} characters long, "
-                    f"more than the {limit} the column holds: {value[:60]!r}")
-            if kind == "int" and isinstance(value, int) and not limit[0] <= value <= limit[1]:
-                raise DatasetRejected(
-                    f"dataset rejected: {table.name}[{index}].{name} = {value} is outside the column's range")
+        for column in table.columns:
+            problem = value_problem(column, row.get(column.name))
+            if problem:
+                raise DatasetRejected(f"dataset rejected: {table.name}[{index}].{column.name}: {problem}")
 
 
 def _sync_rule_ids(conn: Connection) -> None:

@@ -36,15 +36,13 @@ from sqlalchemy import (
 
 from balrog_engine.storage import DatasetRejected
 
-from .sql_schema import VERSIONED, change_counter, metadata, settings
+from .sql_schema import INT32, INT64, VERSIONED, change_counter, metadata, settings
 
 FORMAT = "balrog-dump/1"
 
 #: The tables a dump holds and a restore replaces: everything but the change counter.
 DUMPED_TABLES: tuple[Table, ...] = tuple(table for table in metadata.sorted_tables if table is not change_counter)
 
-INT32 = (-(2**31), 2**31 - 1)
-INT64 = (-(2**63), 2**63 - 1)
 
 
 def _json_columns() -> dict[str, tuple[str, ...]]:

@@ -11,6 +11,8 @@ one reviewed revision at a time; a test compares the two.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text, TypeDecorator, UniqueConstraint,
 )
@@ -60,6 +62,24 @@ TABLE_OPTIONS = {
 }
 
 metadata = MetaData()
+
+#: The ranges of Integer and BigInteger columns, the same on every dialect.
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def value_problem(column: Column, value: Any) -> str | None:
+    """Why ``value`` does not fit ``column`` — a string longer than the column, an integer
+    outside its range — or None. Checked before writing, the same way on every dialect: SQLite
+    would store such values, PostgreSQL and strict MySQL would fail, lax MySQL would truncate."""
+    kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+    if isinstance(value, str) and isinstance(kind, String) and kind.length and len(value) > kind.length:
+        return f"{len(value)} characters long, more than the {kind.length} the column holds: {value[:60]!r}"
+    if isinstance(value, int) and not isinstance(value, bool) and isinstance(kind, Integer):
+        low, high = INT64 if isinstance(kind, BigInteger) else INT32
+        if not low <= value <= high:
+            return f"{value} is outside the column's range [{low}, {high}]"
+    return None
 
 
 def _rule_value_columns() -> list[Column]:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import Connection, Integer, String, Table, TypeDecorator, and_, func, select
+from sqlalchemy import Connection, Table, and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from balrog_engine import AlreadyExists, Change, ConflictRule, Invalid, NotFound, Session, VersionedTable
 
-from .sql_schema import VERSIONED, releases
-
-INT32 = (-(2**31), 2**31 - 1)
+from .sql_schema import VERSIONED, releases, value_problem
 
 
 class SQLSession(Session):
@@ -182,16 +180,11 @@ def _history_row(versioned: VersionedTable, row: Mapping[str, Any]) -> dict:
 
 
 def _check_values(table: Table, values: Mapping[str, Any]) -> None:
-    """Refuse strings longer than their column and integers outside its range before writing,
-    the same way on every dialect (SQLite would store them; MySQL might truncate)."""
+    """Refuse, before writing, values the columns cannot hold (:func:`.sql_schema.value_problem`)."""
     for name, value in values.items():
-        column = _column(table, name)
-        kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
-        if isinstance(value, str) and isinstance(kind, String) and kind.length and len(value) > kind.length:
-            raise Invalid(f"{name} is {len(value)} characters long, more than the {kind.length} allowed")
-        if isinstance(value, int) and not isinstance(value, bool) and isinstance(kind, Integer) \
-                and kind.__class__ is Integer and not INT32[0] <= value <= INT32[1]:
-            raise Invalid(f"{name} = {value} is out of range")
+        problem = value_problem(_column(table, name), value)
+        if problem:
+            raise Invalid(f"{name}: {problem}")
 
 
 def _reason(exc: IntegrityError) -> str:
