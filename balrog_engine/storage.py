@@ -119,6 +119,13 @@ class Storage:
         """True when the backend is reachable."""
         return True
 
+    def heartbeat(self) -> int:
+        """Increment the liveness counter shared by every server on this database and return its
+        new value (1 on a new database): the admin ``/__heartbeat__`` proves the database takes
+        writes with it. It is not a data change (the change counter does not move), and it is
+        neither dumped nor restored."""
+        raise NotImplementedError
+
     # --- write side --------------------------------------------------------------------------
     def session(self, changed_by: str | None = None) -> AbstractContextManager["Session"]:
         """A transaction: ``with storage.session("alice") as s: s.update(...)``. It commits when

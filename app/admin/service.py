@@ -1,16 +1,13 @@
 """Dockerflow endpoints of the admin app (admin-api.md §10): ``/__lbheartbeat__``, ``/__heartbeat__``
 and ``/__version__``. None of them authenticates.
 
-``/__heartbeat__``: the reference increments the counter row of its ``dockerflow`` table (a real
-write) and answers the new value. Our schema has no such table yet, so the heartbeat makes a real
-read round trip through the storage and answers a counter kept by this app instance: 1, 2, … as
-the reference on a fresh database, but per process and reset on restart. A ``dockerflow`` table
-(and its migration) is needed for the reference's shared, persistent counter.
+``/__heartbeat__``: like the reference, a real write: it increments the counter of the database's
+``dockerflow`` table (``Storage.heartbeat``), shared by every admin process, and answers the new
+value; 502 when the database cannot take it.
 """
 from __future__ import annotations
 
 import logging
-import threading
 
 from .app import AdminContext, Resource, send_json
 
@@ -28,24 +25,15 @@ class LbHeartbeat(Resource):
 
 
 class Heartbeat(Resource):
-    def __init__(self, ctx: AdminContext):
-        super().__init__(ctx)
-        self._lock = threading.Lock()
-        self._count = 0
-
     def on_get(self, req, resp):
         resp.content_type = "text/html; charset=utf-8"
         try:
-            with self.ctx.reading() as session:
-                session.count("permissions")
+            value = self.ctx.storage.heartbeat()
         except Exception:  # any storage failure is the documented 502, never a 500
             log.exception("heartbeat: the database did not answer")
             resp.status = "502 Bad Gateway"
             resp.text = "Can't connect to the database."
             return
-        with self._lock:
-            self._count += 1
-            value = self._count
         resp.set_header("Cache-Control", "public, max-age=60")
         resp.text = str(value)
 

@@ -86,7 +86,7 @@ from balrog_engine.storage import (  # noqa: E402
 
 from . import sql_dump, sql_schema  # noqa: E402
 from .sql_schema import (  # noqa: E402
-    MYSQL_FAMILY, change_counter, emergency_shutoffs, metadata, pinnable_releases,
+    MYSQL_FAMILY, SERVICE_TABLES, change_counter, dockerflow, emergency_shutoffs, metadata, pinnable_releases,
     release_assets, releases, releases_json, rules, rules_history, settings, value_problem,
 )
 from .sql_session import SQLSession  # noqa: E402
@@ -109,14 +109,15 @@ PG_SCHEMA_LOCK = 0x62616C726F67
 MIGRATIONS = Path(__file__).with_name("sql_migrations")
 
 #: The revision a database made by ``metadata.create_all`` (not by the migrations) is stamped
-#: at: ``0004`` if it has the v2 release tables, ``0003`` if it has the versioned tables, else
-#: ``0002`` if ``releases`` has its ``position`` column, else ``0001``.
-CREATE_ALL_REVISIONS = ("0001", "0002", "0003", "0004")
+#: at: ``0005`` if it has the ``dockerflow`` table, ``0004`` if it has the v2 release tables,
+#: ``0003`` if it has the versioned tables, else ``0002`` if ``releases`` has its ``position``
+#: column, else ``0001``.
+CREATE_ALL_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 
 
 
-#: Tables emptied by :meth:`SQLStorage.replace_all`: everything but the counter.
-DATA_TABLES = tuple(table for table in metadata.sorted_tables if table is not change_counter)
+#: Tables emptied by :meth:`SQLStorage.replace_all` (and dumped): everything but the service tables.
+DATA_TABLES = tuple(table for table in metadata.sorted_tables if table not in SERVICE_TABLES)
 
 
 class SQLStorage(Storage):
@@ -206,6 +207,22 @@ class SQLStorage(Storage):
         except SQLAlchemyError:
             return False
         return True
+
+    def heartbeat(self) -> int:
+        # Its own write transaction, without the change-counter bump of data writes: a heartbeat
+        # every few seconds must not make every public server rebuild its snapshot.
+        self._ensure_schema()
+        for attempt in (1, 2):
+            try:
+                with self._turns, _write_transaction(self.engine) as conn:
+                    bumped = conn.execute(update(dockerflow).values(watchdog=dockerflow.c.watchdog + 1))
+                    if bumped.rowcount == 0:
+                        conn.execute(insert(dockerflow).values(watchdog=1))
+                    return conn.execute(select(dockerflow.c.watchdog)).scalar_one()
+            except IntegrityError:
+                if attempt == 2:  # two first heartbeats raced to insert the row; the retry updates it
+                    raise
+        raise AssertionError("unreachable")
 
     # --- write side ------------------------------------------------------------------------
     @contextmanager
@@ -474,7 +491,7 @@ def _migrate_now(conn: Connection) -> str | None:
     if current is None and releases.name in tables:
         # Made by create_all before the migrations: stamp the revision its tables match.
         columns = {column["name"] for column in sa_inspect(conn).get_columns(releases.name)}
-        shape = 3 if "releases_json" in tables else 2 if "permissions" in tables else 1 if "position" in columns else 0
+        shape = 4 if "dockerflow" in tables else 3 if "releases_json" in tables else 2 if "permissions" in tables else 1 if "position" in columns else 0
         command.stamp(config, CREATE_ALL_REVISIONS[shape])
     elif current is not None and not ours:
         # Versioned, but every table is gone (``metadata.drop_all`` leaves alembic_version behind):

@@ -6,7 +6,7 @@ A dump is one JSON-ready document::
      "schema_revision": "0003",
      "tables": {"rules": [{"rule_id": 1, "alias": null, ...}, ...], "rules_history": [...], ...}}
 
-- ``tables`` has every table of :data:`.sql_schema.metadata` but ``change_counter``, in
+- ``tables`` has every table of :data:`.sql_schema.metadata` but the service tables, in
   ``metadata.sorted_tables`` order; rows are ordered by primary key, their keys in the
   table's column order. Ids (``rule_id``, ``change_id``, ``sc_id``) are kept as they are.
 - Values are the stored ones, except: JSON text columns (the versioned tables' JSON columns,
@@ -36,12 +36,12 @@ from sqlalchemy import (
 
 from balrog_engine.storage import DatasetRejected
 
-from .sql_schema import INT32, INT64, VERSIONED, change_counter, metadata, settings
+from .sql_schema import INT32, INT64, SERVICE_TABLES, VERSIONED, metadata, settings
 
 FORMAT = "balrog-dump/1"
 
 #: The tables a dump holds and a restore replaces: everything but the change counter.
-DUMPED_TABLES: tuple[Table, ...] = tuple(table for table in metadata.sorted_tables if table is not change_counter)
+DUMPED_TABLES: tuple[Table, ...] = tuple(table for table in metadata.sorted_tables if table not in SERVICE_TABLES)
 
 
 

@@ -223,6 +223,18 @@ change_counter = Table(
     **TABLE_OPTIONS,
 )
 
+# The admin heartbeat's counter (the reference's table of the same name and shape): one row whose
+# ``watchdog`` every ``/__heartbeat__`` increments, shared by every admin process. Operational
+# state, not data: it is neither dumped nor replaced by a dataset load.
+dockerflow = Table(
+    "dockerflow", metadata,
+    Column("watchdog", Integer, primary_key=True, autoincrement=False),
+    **TABLE_OPTIONS,
+)
+
+#: Operational state of the servers, not data: never dumped, restored or replaced by a load.
+SERVICE_TABLES = (change_counter, dockerflow)
+
 
 # --- history ---------------------------------------------------------------------------------------
 def _history(table: Table, compact: bool = False) -> Table:

@@ -42,7 +42,7 @@ def empty(storage) -> None:
     faster than dropping and migrating 60 tables before every test."""
     storage.upgrade()
     engine = storage.engine
-    names = [table.name for table in sql.DATA_TABLES]
+    names = [table.name for table in sql.DATA_TABLES + (sql.dockerflow,)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("TRUNCATE " + ", ".join(f'"{name}"' for name in names) + " RESTART IDENTITY"))

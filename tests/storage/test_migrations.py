@@ -19,7 +19,7 @@ from balrog_engine import Dataset, StoredRelease
 from balrog_plugins.storage import sql, sql_schema
 from tests.storage.databases import backend_urls, wipe
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture(params=backend_urls(memory=False))
@@ -295,4 +295,4 @@ def test_migrations_ship_as_packages():
     assert (sql.MIGRATIONS / "__init__.py").is_file() and (sql.MIGRATIONS / "versions" / "__init__.py").is_file()
     assert sorted(p.name for p in (sql.MIGRATIONS / "versions").glob("0*.py")) == [
         "0001_initial_schema.py", "0002_release_position.py", "0003_versioned_tables.py",
-        "0004_releases_v2.py"]
+        "0004_releases_v2.py", "0005_dockerflow.py"]

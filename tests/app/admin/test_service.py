@@ -42,6 +42,8 @@ class BrokenStorage:
     def session(self, changed_by=None):
         raise OSError("connection refused")
 
+    heartbeat = session
+
 
 def test_heartbeat_without_database_is_502():
     ctx = AdminContext(BrokenStorage(), REGISTRY, StaticTokens({}))
@@ -49,3 +51,23 @@ def test_heartbeat_without_database_is_502():
     answer = client.simulate_get("/__heartbeat__")
     assert (answer.status_code, answer.text) == (502, "Can't connect to the database.")
     assert client.simulate_get("/__lbheartbeat__").status_code == 200
+
+
+def test_heartbeat_counter_is_shared_by_every_admin_process_and_is_not_data(tmp_path):
+    """Two admin apps on one database count together, from where a restarted one left off; the
+    heartbeat never moves the change counter (public servers would rebuild) nor enters dumps."""
+    url = f"sqlite:///{tmp_path}/admin.db"
+    first, second = (REGISTRY.storage_for(url) for _ in range(2))
+    clients = [testing.TestClient(create_admin_app(AdminContext(s, REGISTRY, StaticTokens({})), FAMILIES))
+               for s in (first, second)]
+    counter = first.change_counter()
+    answers = [clients[i % 2].simulate_get("/__heartbeat__").text for i in range(4)]
+    assert answers == ["1", "2", "3", "4"]
+    assert first.change_counter() == counter
+    assert "dockerflow" not in first.dump()["tables"]
+    first.close()
+    restarted = REGISTRY.storage_for(url)
+    client = testing.TestClient(create_admin_app(AdminContext(restarted, REGISTRY, StaticTokens({})), FAMILIES))
+    assert client.simulate_get("/__heartbeat__").text == "5"
+    for storage in (second, restarted):
+        storage.close()
