@@ -1,14 +1,16 @@
 """Emergency shutoff (admin-api.md §6): stopping updates for a product/channel is always allowed to
 holders of ``emergency_shutoff``/``create``; re-enabling them (deleting the row) needs the signoffs
 of the product requirements matching the channel (scheduled-changes-and-agent.md §5.2), so a
-protected shutoff can only be lifted through a scheduled change (not this module)."""
+protected shutoff can only be lifted through a scheduled change (not this module), and a shutoff
+with such a change pending cannot be deleted directly (:mod:`.sc_merge`). Shutoffs are never
+updated, so there is nothing to merge into their scheduled changes."""
 from __future__ import annotations
 
 from balrog_engine import AlreadyExists, NotFound, StaleVersion
 
-from . import permissions, signoffs
+from . import permissions, sc_merge, signoffs
 from .app import AdminContext, Resource, send_empty, send_json
-from .problems import PROBLEM_JSON, Problem, bad_request, outdated
+from .problems import PROBLEM_JSON, Problem, outdated
 from .required_signoffs import in_creation_order
 from .requests import check_encodable, check_query, check_string, json_object, required_query_int
 
@@ -28,12 +30,6 @@ def _missing_on_read() -> Problem:
 
 def _missing_on_delete() -> Problem:
     return Problem(404, "Not Found", "Shutoff wasn't found", "Shutoff does not exist", content_type=PROBLEM_JSON)
-
-
-def change_scheduled(method: str) -> Problem:
-    """A direct delete of a row that has a pending scheduled change (ChangeScheduledError, §0.3)."""
-    return bad_request("ChangeScheduledError", f"Couldn't perform the request {method} due a conflict with a "
-                                               "scheduled change. Cannot delete rows that have changes scheduled.")
 
 
 def _row(row: dict) -> dict:
@@ -96,10 +92,7 @@ class Shutoff(Resource):
             permissions.require(permissions.load(session, user), "emergency_shutoff", "delete", [product],
                                 f"{user} is not allowed to delete shutoffs for product {{product}}")
             signoffs.verify(signoffs.for_product_channel(session, product, channel), {})
-            pending = session.count(f"{TABLE}_scheduled_changes",
-                                    {"base_product": product, "base_channel": channel, "complete": False})
-            if pending:
-                raise change_scheduled("DELETE")
+            sc_merge.refuse_delete(session, TABLE, key)
             try:
                 session.delete(TABLE, key, data_version)
             except StaleVersion:

@@ -8,7 +8,8 @@ first, as the reference does (it reads the target's permissions before changing 
 *string*; ``"{}"`` is stored as null. Grants touched by a permissions requirement
 (``permissions_req_signoffs``) cannot be made directly (400 ``Signoff Required``). Deleting a
 user's last permission revokes their roles; a role is never revoked below the number of holders a
-requirement needs.
+requirement needs. A permission with a pending scheduled change cannot be deleted, and a direct
+update of it is merged into that change (:mod:`.sc_merge`).
 """
 from __future__ import annotations
 
@@ -17,12 +18,11 @@ from typing import Any, Iterable, Mapping
 
 from balrog_engine import AlreadyExists, NotFound, Session, StaleVersion
 
-from . import permissions, signoffs
+from . import permissions, sc_merge, signoffs
 from .app import AdminContext, Resource, send_empty, send_html_json, send_json
 from .problems import bad_request, forbidden, invalid, not_found, outdated, unknown_error
 from .required_signoffs import history_query, history_view, role_holders
 from .requests import check_encodable, check_query, json_object, required_query_int
-from .shutoffs import change_scheduled
 
 VIEW_DENIED = "You are not authorized to view permissions of other users."
 
@@ -118,11 +118,6 @@ def requirements(session: Session, grants: Iterable[tuple[str, Mapping | None]])
         for row in rows:
             needed[row["role"]] = max(needed.get(row["role"], 0), row["signoffs_required"])
     return needed
-
-
-def pending_change(session: Session, username: str, kind: str) -> bool:
-    return session.count("permissions_scheduled_changes",
-                         {"base_username": username, "base_permission": kind, "complete": False}) > 0
 
 
 # --- roles ------------------------------------------------------------------------------------------------
@@ -236,6 +231,7 @@ class UserPermission(Resource):
                 version = session.update("permissions", key, {"options": options}, body["data_version"], merge=False)
             except StaleVersion:
                 raise outdated(req.method) from None
+            sc_merge.merge_update(session, "permissions", key, current, {"options": options}, version, req.method)
         send_json(resp, {"new_data_version": version})
 
     def on_delete(self, req, resp, username, permission):
@@ -251,8 +247,7 @@ class UserPermission(Resource):
                 raise _not_found(permission, username)
             require_action(session, user, "delete", f"{user} is not allowed to revoke permissions")
             signoffs.verify(requirements(session, [(permission, current["options"])]), {})
-            if pending_change(session, username, permission):
-                raise change_scheduled("DELETE")
+            sc_merge.refuse_delete(session, "permissions", key)
             try:
                 session.delete("permissions", key, data_version)
             except StaleVersion:
