@@ -404,6 +404,10 @@ class _Merger:
         if not atomic:
             if isinstance(b, dict) and isinstance(o, dict) and isinstance(t, dict):
                 return self.merge_dict(path, b, o, t)
+            if b is MISSING and isinstance(o, dict) and isinstance(t, dict):
+                # Both sides added the same key (the first locales of a new platform from two
+                # parallel jobs): their contents merge as two additions to an empty object.
+                return self.merge_dict(path, {}, o, t)
             if (isinstance(b, list) and isinstance(o, list) and isinstance(t, list)
                     and len(b) == len(o) == len(t)):
                 return [self.merge(path + (i,), b[i], o[i], t[i], True) for i in range(len(b))]

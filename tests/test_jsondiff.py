@@ -320,6 +320,8 @@ def test_merge_same_change_is_not_a_conflict():
     assert merge3(base, {"a": 2, "b": 1}, {"a": 2, "b": 3}) == ({"a": 2, "b": 3}, [])
     assert merge3(base, {"b": 1}, {"b": 1}) == ({"b": 1}, [])                  # both removed
     assert merge3({}, {"n": [1]}, {"n": [1]}) == ({"n": [1]}, [])              # both added, same
+    # both added an object (two jobs' first locales of a new platform): merged as two additions
+    assert merge3({}, {"p": {"de": 1}}, {"p": {"fr": 2}}) == ({"p": {"de": 1, "fr": 2}}, [])
 
 
 def test_merge_different_changes_conflict():
@@ -336,7 +338,7 @@ def test_merge_different_changes_conflict():
     ({"a": {"b": 1}}, {"a": {"b": 1, "c": 1}}, {}, ["a"]),       # changed under vs removed
     ({"a": 1}, {"a": None}, {}, ["a"]),                          # null is not missing
     ({}, {"a": 1}, {"a": 2}, ["a"]),                             # same key added differently
-    ({}, {"a": {"x": 1}}, {"a": {"y": 1}}, ["a"]),               # ... not merged field by field
+    ({}, {"a": {"x": 1}}, {"a": {"x": 2}}, ["a.x"]),             # ... also inside objects added on both sides
     ({"a": 1}, {"a": 1.0}, {"a": True}, ["a"]),                  # 1 / 1.0 / True all differ
     ({"a": 0}, {"a": 0.0}, {"a": -0.0}, ["a"]),
     ({"a": {"b": 1}}, {"a": [1]}, {"a": {"b": 2}}, ["a"]),       # type change vs change

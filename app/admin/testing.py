@@ -39,5 +39,16 @@ def serve(app, host: str = "127.0.0.1") -> Iterator[str]:
     try:
         yield f"http://{host}:{server.effective_port}"
     finally:
-        server.close()
+        # Stop inside waitress's own loop thread: closing its sockets from this thread races the
+        # loop ("Bad file descriptor"), and open keep-alive connections would hold it for the
+        # join's whole timeout. (waitress has no public stop: this uses its internals, pinned by the tests.)
+        def stop():
+            for channel in list(server._map.values()):
+                if channel is not server.trigger:
+                    channel.close()
+            server._map.pop(server.trigger._fileno, None)
+
+        server.trigger.pull_trigger(stop)
         thread.join(5)
+        server.trigger.close()
+        server.task_dispatcher.shutdown()
