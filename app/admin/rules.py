@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import operator
 import re
-import time
 from typing import Any, Iterable, Mapping
 
 import falcon
@@ -26,10 +25,10 @@ from balrog_engine import RULE_COLUMNS, AlreadyExists, Invalid, NotFound, Sessio
 from balrog_engine.matching import MalformedExpression, split_expression
 from balrog_engine.versions import InvalidVersion, parse_mozilla, parse_mozilla_or_glob
 
-from . import permissions, signoffs
+from . import permissions, sc_merge, signoffs
 from .app import AdminContext, Resource, send_empty, send_html_json, send_json
 from .problems import (PROBLEM_JSON, Problem, bad_request, forbidden, invalid, not_found, outdated,
-                       route_not_found, unknown_error)
+                       route_not_found)
 from .requests import check_query, integer_like, json_object, query_int, query_value, required_query_int
 
 # --- texts of the reference ------------------------------------------------------------------------
@@ -59,7 +58,6 @@ HISTORY_EQUALITY = ("changed_by", "change_id", "data_version")
 HISTORY_QUERY = ("page", "limit", "product", "channel", "timestamp_from", "timestamp_to") + HISTORY_EQUALITY
 SC_TABLE = "rules_scheduled_changes"
 SC_CONDITIONS = "rules_scheduled_changes_conditions"
-SC_SIGNOFFS = "rules_scheduled_changes_signoffs"
 
 
 # --- value checks (the reference's jsonschema formats) -----------------------------------------------
@@ -330,43 +328,8 @@ def update_rule(session: Session, user: str, current: dict, what: Mapping[str, A
         raise bad_request(ALIAS_EXISTS) from None
     except Invalid as exc:
         raise invalid(str(exc)) from None
-    merge_into_scheduled_changes(session, current, what, new_version, method)
+    sc_merge.merge_update(session, "rules", {"rule_id": current["rule_id"]}, current, what, new_version, method)
     return new_version
-
-
-def merge_into_scheduled_changes(session: Session, old_row: Mapping[str, Any], what: Mapping[str, Any],
-                                 new_data_version: int, method: str) -> None:
-    """scheduled-changes-and-agent.md §4.5: copy a direct update into the rule's pending
-    scheduled changes, on behalf of their ``scheduled_by``; 400 ``UpdateMergeError`` when a
-    pending change also changes one of the columns.
-
-    (Belongs with the scheduled-change family: every schedulable table needs it.)"""
-    changed = {k: v for k, v in what.items() if v != old_row.get(k)}
-    pending = session.rows(SC_TABLE, {"base_rule_id": old_row["rule_id"], "complete": False})
-    for sc in pending:
-        for column, value in changed.items():
-            scheduled = sc.get(f"base_{column}")
-            if scheduled != old_row.get(column) and scheduled != value:
-                raise bad_request("UpdateMergeError", f"Couldn't perform the request {method} due to merge error. "
-                                                      f"Is there a scheduled change that conflicts with yours?")
-    for sc in pending:
-        conditions = session.get(SC_CONDITIONS, {"sc_id": sc["sc_id"]})
-        if conditions and conditions.get("when") is not None and conditions["when"] < int(time.time() * 1000):
-            raise unknown_error("Cannot schedule changes in the past")
-        values = {f"base_{column}": value for column, value in changed.items()}
-        values["base_data_version"] = new_data_version
-        with session.acting_as(sc["scheduled_by"]):
-            session.update(SC_TABLE, {"sc_id": sc["sc_id"]}, values, sc["data_version"], merge=False)
-            if conditions:
-                session.update(SC_CONDITIONS, {"sc_id": sc["sc_id"]}, {}, conditions["data_version"], merge=False)
-            for signoff in session.rows(SC_SIGNOFFS, {"sc_id": sc["sc_id"]}):
-                if signoff["username"] != sc["scheduled_by"]:
-                    session.delete(SC_SIGNOFFS, {"sc_id": sc["sc_id"], "username": signoff["username"]},
-                                   signoff["data_version"])
-
-
-def has_pending_changes(session: Session, rule_id: int) -> bool:
-    return session.count(SC_TABLE, {"base_rule_id": rule_id, "complete": False}) > 0
 
 
 # --- resources ---------------------------------------------------------------------------------------
@@ -460,10 +423,7 @@ class SingleRule(Resource):
             grants = permissions.load(session, user)
             _require(grants, user, "delete", [current["product"]], "delete")
             signoffs.verify(signoffs.for_rules(session, [current]), {})
-            if has_pending_changes(session, current["rule_id"]):
-                raise bad_request("ChangeScheduledError", "Couldn't perform the request DELETE due a conflict with "
-                                                          "a scheduled change. Cannot delete rows that have changes "
-                                                          "scheduled.")
+            sc_merge.refuse_delete(session, "rules", {"rule_id": current["rule_id"]})
             if not -INT32_MAX <= data_version <= INT32_MAX:  # cannot be the current version (nor go to SQL)
                 raise outdated(req.method)
             try:
