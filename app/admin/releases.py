@@ -12,6 +12,10 @@ allowlist, refuses read-only releases (403 on v1), checks permissions and requir
 and runs in one storage session: any refusal rolls back everything the request wrote (e.g.
 a ``copyTo`` release created before a later failure, §0.5).
 
+A direct write of a release with a pending scheduled change is merged into that change, or
+refused with ``UpdateMergeError`` when the change also changes the column (:mod:`.sc_merge`;
+release scheduled changes themselves: :mod:`.scheduled_changes`).
+
 Stale writes (§2.3): an update naming an old ``data_version`` is handed to the storage with
 ``merge=True`` and the blob type's conflict rule; the storage merges it three-way against the
 blob of that version (release history) and refuses true conflicts. The merged blob is
@@ -26,7 +30,7 @@ from typing import Any, Iterable, Mapping
 from balrog_engine import BlobValidationError, StaleVersion, flatten_errors, release_conflict_rule
 from balrog_engine.allowlist import Allowlist
 
-from . import permissions, signoffs
+from . import permissions, sc_merge, signoffs
 from .app import AdminContext, Resource, send_empty, send_html_json, send_json
 from .problems import PROBLEM_JSON, Problem, bad_request, invalid, not_found, outdated
 from .requests import check_query, json_body, required_query_int
@@ -194,7 +198,8 @@ def validate_blob(ctx: AdminContext, blob: Any, product: str | None) -> type:
     return blob_type
 
 
-def _check_name(name: str, blob: Mapping[str, Any]) -> None:
+def check_name(name: str, blob: Mapping[str, Any]) -> None:
+    """A release blob's ``name`` must be the release's."""
     if blob.get("name") != name:
         raise BlobRefused(f"name in database ({name}) does not match name in blob ({blob.get('name')})")
 
@@ -203,7 +208,7 @@ def _check_name(name: str, blob: Mapping[str, Any]) -> None:
 def insert_release(ctx: AdminContext, s, grants, user: str, name: str, product: str | None, blob: Any) -> int:
     """Create a release (``release``/``create``): validation, name check, permission."""
     validate_blob(ctx, blob, product)
-    _check_name(name, blob)
+    check_name(name, blob)
     permissions.require(grants, "release", "create", [product],
                         f"{user} is not allowed to create releases for product {{product}}")
     s.insert(TABLE, {"name": name, "product": product, "read_only": False, "data": blob})
@@ -211,14 +216,14 @@ def insert_release(ctx: AdminContext, s, grants, user: str, name: str, product: 
 
 
 def update_release(ctx: AdminContext, s, grants, user: str, current: Mapping[str, Any], blob: Any,
-                   product: str | None, old_data_version: int) -> int:
+                   product: str | None, old_data_version: int, method: str = "PUT") -> int:
     """Replace the blob (and product) of an existing release; returns the new data_version.
     Raises :class:`ReadOnly`, :class:`BlobRefused`, :class:`Outdated`, 403 and Signoff Required."""
     name = current["name"]
     if current["read_only"]:
         raise ReadOnly(name)
     blob_type = validate_blob(ctx, blob, product)
-    _check_name(name, blob)
+    check_name(name, blob)
     permissions.require(grants, "release", "modify", dict.fromkeys([current["product"], product]),
                         f"{user} is not allowed to modify releases for product {{product}}")
     signoffs.verify(signoffs.for_release(s, name), {})
@@ -227,12 +232,15 @@ def update_release(ctx: AdminContext, s, grants, user: str, current: Mapping[str
                                conflict=release_conflict_rule(blob_type))
     except StaleVersion:
         raise Outdated() from None
+    after = s.get(TABLE, {"name": name})
     if old_data_version != current["data_version"]:  # merged with what changed since: check the result
-        merged = s.get(TABLE, {"name": name})
         try:
-            validate_blob(ctx, merged["data"], merged["product"])
+            validate_blob(ctx, after["data"], after["product"])
         except BlobRefused:
             raise Outdated() from None
+    # A pending scheduled change of the release follows the direct write, or refuses it (§4.5).
+    sc_merge.merge_update(s, TABLE, {"name": name}, current, {"data": after["data"], "product": after["product"]},
+                          new_version, method)
     return new_version
 
 
@@ -463,22 +471,25 @@ class ReadOnlyFlag(Resource):
                 permissions.require(grants, "release_read_only", "set", [product],
                                     f"{user} is not allowed to set read_only for product {{product}}")
                 if not current["read_only"]:
-                    data_version = _write_flag(s, name, True, data_version)
+                    data_version = _write_flag(s, current, True, data_version)
             else:
                 permissions.require(grants, "release_read_only", "unset", [product],
                                     f"{user} is not allowed to unset read_only for product {{product}}")
                 if current["read_only"]:
                     required = signoffs.for_release(s, name) or signoffs.for_product(s, product)
                     signoffs.verify(required, {})
-                data_version = _write_flag(s, name, False, data_version)
+                data_version = _write_flag(s, current, False, data_version)
         send_html_json(resp, {"new_data_version": data_version}, 201)
 
 
-def _write_flag(s, name: str, flag: bool, old_data_version: int) -> int:
+def _write_flag(s, current: Mapping[str, Any], flag: bool, old_data_version: int) -> int:
+    key = {"name": current["name"]}
     try:
-        return s.update(TABLE, {"name": name}, {"read_only": flag}, old_data_version, merge=False)
+        version = s.update(TABLE, key, {"read_only": flag}, old_data_version, merge=False)
     except StaleVersion:
         raise outdated("PUT") from None
+    sc_merge.merge_update(s, TABLE, key, current, {"read_only": flag}, version, "PUT")
+    return version
 
 
 class ProductRequiredSignoffs(Resource):
@@ -594,7 +605,7 @@ def _partial_form(ctx: AdminContext, req, resp, name: str, target: tuple[str, st
                 else:
                     blob = _with_locale(stored, target[0], target[1], data, aliases, ctx, grants, user,
                                         product)
-                update_release(ctx, s, grants, user, current, blob, product, old_data_version)
+                update_release(ctx, s, grants, user, current, blob, product, old_data_version, req.method)
             except BlobRefused as error:
                 raise bad_request(f"Couldn't update release: {error.message}", error.errors) from None
             except ReadOnly as error:

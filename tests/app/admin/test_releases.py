@@ -1,6 +1,7 @@
 """Releases, v1 API (admin-api.md §2): the six recorded release transcripts replayed in process
 on memory:// and on a SQLite file, plus targeted tests (stale locale writes merged or refused,
-the list computed without a query per release, malformed input never a 500)."""
+the list computed without a query per release, malformed input never a 500, direct writes merged
+into a pending scheduled change)."""
 from __future__ import annotations
 
 import json
@@ -257,3 +258,34 @@ def test_partial_form_refusals_on_an_existing_release(admin):
     assert renamed.status_code == 400
     assert renamed.json["exception"] == ["name in database (R) does not match name in blob (S)"]
     assert admin("GET", "/releases/R").headers["x-data-version"] == "3"
+
+
+def test_direct_writes_follow_a_pending_scheduled_change(admin):
+    """§4.5 for v1 releases: a direct update is merged into the release's pending scheduled change,
+    unless that change changes the same column (then 400 UpdateMergeError, nothing written)."""
+    client = testing.TestClient(create_admin_app(admin.ctx))  # every family: the scheduled changes too
+    headers = {"Authorization": "Bearer " + harness.make_tokens([ADMIN])[ADMIN], "Content-Type": "application/json"}
+
+    def call(method, target, body=None):
+        return send(client, method, target, headers, None if body is None else json.dumps(body).encode())
+
+    blob = {"name": "R", "schema_version": 1, "hashFunction": "sha512", "appv": "1", "extv": "1"}
+    assert call("PUT", "/releases/R", {"name": "R", "product": "Firefox", "blob": json.dumps(blob)}).status_code == 201
+    scheduled = call("POST", "/scheduled_changes/releases", {"change_type": "update", "name": "R", "data_version": 1,
+                                                             "when": 4102444800000,
+                                                             "data": json.dumps(dict(blob, appv="2"))})
+    assert scheduled.json == {"sc_id": 1, "signoffs": {}}
+    refused = put_locale(admin, "de", 2, 1)
+    assert (refused.status_code, refused.json["detail"]) == (400, "UpdateMergeError")
+    assert admin("GET", "/releases/R").headers["x-data-version"] == "1"
+    # the read-only flag is not something the change changes: it follows the row
+    assert admin("PUT", "/releases/R/read_only", {"read_only": True, "data_version": 1}).status_code == 201
+    change = call("GET", "/scheduled_changes/releases/1").json["scheduled_change"]
+    assert (change["read_only"], change["data_version"], change["sc_data_version"]) == (True, 2, 2)
+    # a change that would alter a read-only release cannot be enacted
+    refused = call("POST", "/scheduled_changes/releases/1/enact")
+    assert (refused.status_code, refused.json["detail"]) == (400, "Read only")
+    assert admin("PUT", "/releases/R/read_only", {"read_only": False, "data_version": 2}).status_code == 201
+    assert call("POST", "/scheduled_changes/releases/1/enact").json == {}
+    assert admin("GET", "/releases/R").json == dict(blob, appv="2")
+    assert admin("GET", "/releases/R").headers["x-data-version"] == "4"

@@ -1,9 +1,11 @@
 """Scheduled changes (balrog_app.admin.scheduled_changes): the recorded transcripts that exercise
 them replayed in process, with every admin family mounted, on memory:// and a SQLite file; and
-the checks the transcripts do not reach (signoff rules, re-enacting, malformed input)."""
+the checks the transcripts do not reach (signoff rules, re-enacting, malformed input, v1 release
+changes, the release diff, reverting a change). The whole lifecycle per kind: test_sc_lifecycle.py."""
 from __future__ import annotations
 
 import importlib
+import json
 
 import pytest
 from falcon import testing
@@ -155,3 +157,201 @@ def test_empty_listings_and_pins(full):
         assert result.json == {"count": 0, "scheduled_changes": []}
     assert _call(r, "POST", "/scheduled_changes/pinnable_releases", ADMIN, {}).status_code == 405
     assert _call(r, "GET", "/scheduled_changes/releases/1").status_code == 404
+    assert _call(r, "GET", "/scheduled_change/diff/release/1").status_code == 404
+
+
+def test_signoffs_belong_to_an_existing_change(full):
+    r = full("sc-rules-lifecycle")
+    _steps(r, 7)  # sc 1 exists
+    result = _call(r, "POST", "/scheduled_changes/rules/2/signoffs", BOB, {"role": "relman"})
+    assert (result.status_code, result.json["detail"]) == (404, "Scheduled change does not exist")
+    assert _call(r, "POST", "/scheduled_changes/rules/1/signoffs", BOB, {"role": "relman"}).status_code == 200
+    assert _call(r, "DELETE", "/scheduled_changes/rules/1", ALICE, query="data_version=1").status_code == 200
+    # the cancelled change's signoffs went with it: a new change (whatever its id) starts with none
+    update = {"change_type": "update", "rule_id": 1, "data_version": 1, "when": WHEN, "mapping": "Firefox-61.0-build1",
+              "priority": 100, "backgroundRate": 100, "update_type": "minor", "product": "Firefox"}
+    created = _call(r, "POST", "/scheduled_changes/rules", ALICE, update).json
+    assert created["signoffs"] == {}
+    assert _call(r, "GET", f"/scheduled_changes/rules/{created['sc_id']}").json["scheduled_change"]["signoffs"] == {}
+
+
+# --- v1 release changes ---------------------------------------------------------------------------------
+DAVE = "dave@example.com"  # release permission for Firefox, role qa
+R60, R61, R62 = "Firefox-60.0-build1", "Firefox-61.0-build1", "Firefox-62.0-build1"
+
+
+def _release_world(full):
+    """sc-rules-lifecycle up to step 5: R60 mapped by Firefox/release (2 relman signoffs) and
+    Firefox/beta rules, R61 mapped by none; bob and carol hold relman."""
+    r = full("sc-rules-lifecycle")
+    _steps(r, 5)
+    return r
+
+
+def _blob(r, name=R61, **changes):
+    return {**json.loads(r.transcript.steps[1].json["blob"]), "name": name, **changes}
+
+
+def _schedule_release(r, body, user=DAVE):
+    return _call(r, "POST", "/scheduled_changes/releases", user, body)
+
+
+def test_release_changes_are_validated(full):
+    r = _release_world(full)
+    update = {"change_type": "update", "name": R61, "data_version": 1, "when": WHEN,
+              "data": json.dumps(_blob(r, extv="61.0.1"))}
+    insert = {"change_type": "insert", "name": R62, "product": "Firefox", "when": WHEN,
+              "data": json.dumps(_blob(r, R62))}
+    assert _schedule_release(r, {**update, "when": None}).json["detail"] == \
+        "'when' cannot be set to null when scheduling a new change for a Release"
+    assert _schedule_release(r, {k: v for k, v in insert.items() if k != "product"}).json["exception"] == \
+        "product is missing"
+    assert _schedule_release(r, {k: v for k, v in insert.items() if k != "data"}).json["exception"] == \
+        "Missing blob 'data' value"
+    assert _schedule_release(r, {k: v for k, v in insert.items() if k != "name"}).json["exception"] == \
+        "name is missing"
+    for data in ({"name": R62}, "{", "[1]", 5):
+        result = _schedule_release(r, {**insert, "data": data})
+        assert (result.status_code, result.headers["Content-Type"]) == (400, "application/problem+json"), data
+    invalid_blob = _schedule_release(r, {**insert, "data": json.dumps(_blob(r, R62, platforms=5))})
+    assert (invalid_blob.status_code, invalid_blob.json["detail"]) == (400, "Invalid Blob")
+    assert isinstance(invalid_blob.json["exception"], list)
+    mismatch = _schedule_release(r, {**insert, "data": json.dumps(_blob(r, R61))})
+    assert mismatch.json["exception"] == [f"name in database ({R62}) does not match name in blob ({R61})"]
+    assert _schedule_release(r, {**insert, "name": R61, "data": json.dumps(_blob(r))}).json["exception"] == \
+        "Cannot schedule change for duplicate PK"
+    assert _schedule_release(r, {k: v for k, v in update.items() if k != "data_version"}).json["exception"] == \
+        "data_version is missing"
+    assert _schedule_release(r, {**update, "data_version": 5}).json["detail"] == "OutdatedDataError"
+    assert _schedule_release(r, {**insert, "product": "Thunderbird"}).status_code == 403
+    assert _schedule_release(r, insert, ALICE).json["exception"] == \
+        f"{ALICE} is not allowed to create releases for product Firefox"
+    assert _schedule_release(r, update).json == {"sc_id": 1, "signoffs": {}}
+    assert _schedule_release(r, update).json["detail"] == "ChangeScheduledError"
+    # edits of an update need the release's version; only the blob (and when) are taken
+    edit = {"sc_data_version": 1, "data": json.dumps(_blob(r, extv="61.0.2")), "product": "Thunderbird"}
+    assert _call(r, "POST", "/scheduled_changes/releases/1", DAVE, edit).json["exception"] == "data_version is missing"
+    assert _call(r, "POST", "/scheduled_changes/releases/1", DAVE, {**edit, "data_version": 1}).json == \
+        {"new_data_version": 2, "signoffs": {}}
+    change = _call(r, "GET", "/scheduled_changes/releases/1").json["scheduled_change"]
+    assert (change["product"], change["data"]["extv"], change["read_only"], change["required_signoffs"]) == \
+        ("Firefox", "61.0.2", False, {})
+    assert [c["sc_id"] for c in _call(r, "GET", "/scheduled_changes/releases", query=f"name={R61}").json[
+        "scheduled_changes"]] == [1]
+
+
+def test_release_insert_and_delete(full):
+    r = _release_world(full)
+    created = _schedule_release(r, {"change_type": "insert", "name": R62, "product": "Firefox", "when": WHEN,
+                                    "data": json.dumps(_blob(r, R62))}).json
+    assert _call(r, "POST", f"/scheduled_changes/releases/{created['sc_id']}/enact", AGENT).json == {}
+    assert _call(r, "GET", f"/releases/{R62}").json == _blob(r, R62)
+    # a release that rules map: its deletion needs their signoffs, and is refused while they map it
+    deletion = _schedule_release(r, {"change_type": "delete", "name": R60, "data_version": 1, "when": WHEN}).json
+    one = f"/scheduled_changes/releases/{deletion['sc_id']}"
+    assert _call(r, "GET", one).json["scheduled_change"]["required_signoffs"] == {"relman": 2}
+    for signer in (BOB, CAROL):
+        _call(r, "POST", f"{one}/signoffs", signer, {"role": "relman"})
+    refused = _call(r, "POST", f"{one}/enact", AGENT)
+    assert refused.json["exception"] == f"{R60} has rules pointing to it. Hence it cannot be deleted."
+    assert _call(r, "GET", one).json["scheduled_change"]["complete"] is False
+    assert _call(r, "DELETE", one, DAVE, query="data_version=1").status_code == 200
+    deletion = _schedule_release(r, {"change_type": "delete", "name": R62, "data_version": 1, "when": WHEN}).json
+    assert _call(r, "POST", f"/scheduled_changes/releases/{deletion['sc_id']}/enact", AGENT).json == {}
+    assert _call(r, "GET", f"/releases/{R62}").status_code == 404
+
+
+def test_unlocking_a_read_only_release_is_scheduled(full):
+    r = _release_world(full)
+    assert _call(r, "PUT", f"/releases/{R61}/read_only", ADMIN, {"read_only": True, "data_version": 1}).status_code \
+        == 201
+    refused = _call(r, "PUT", f"/releases/{R61}/read_only", ADMIN, {"read_only": False, "data_version": 2})
+    assert (refused.status_code, refused.json["detail"]) == (400, "Signoff Required")
+    # the blob of a read-only release cannot be changed, not even later
+    changed = _schedule_release(r, {"change_type": "update", "name": R61, "data_version": 2, "when": WHEN,
+                                    "data": json.dumps(_blob(r, extv="61.0.1"))})
+    assert (changed.status_code, changed.json["detail"]) == \
+        (400, f"Failed to schedule change - Release '{R61}' is read only")
+    unlock = {"change_type": "update", "name": R61, "data_version": 2, "read_only": False, "when": WHEN}
+    assert _schedule_release(r, unlock).json["exception"] == \
+        f"{DAVE} is not allowed to unset read_only for product Firefox"
+    sc_id = _schedule_release(r, unlock, ADMIN).json["sc_id"]
+    change = _call(r, "GET", f"/scheduled_changes/releases/{sc_id}").json["scheduled_change"]
+    # the current blob is kept; no rule maps the release, so its product's requirements apply
+    assert (change["read_only"], change["data"], change["required_signoffs"]) == (False, _blob(r), {"relman": 2})
+    assert _call(r, "POST", f"/scheduled_changes/releases/{sc_id}/enact", AGENT).json["exception"] == \
+        "No Signoffs given"
+    for signer in (BOB, CAROL):
+        _call(r, "POST", f"/scheduled_changes/releases/{sc_id}/signoffs", signer, {"role": "relman"})
+    assert _call(r, "POST", f"/scheduled_changes/releases/{sc_id}/enact", AGENT).json == {}
+    assert _call(r, "GET", f"/releases/{R61}/read_only").json == {"read_only": False}
+
+
+def test_release_diff(full):
+    r = _release_world(full)
+    _schedule_release(r, {"change_type": "update", "name": R61, "data_version": 1, "when": WHEN,
+                          "data": json.dumps(_blob(r, extv="61.0.1"))})
+    _schedule_release(r, {"change_type": "insert", "name": R62, "product": "Firefox", "when": WHEN,
+                          "data": json.dumps(_blob(r, R62))})
+    diff = _call(r, "GET", "/scheduled_change/diff/release/1")
+    assert (diff.status_code, diff.headers["Content-Type"]) == (200, "text/plain; charset=utf-8")
+    lines = diff.text.splitlines()
+    assert lines[:2] == ["--- Current Version (Data Version 1)", "+++ Scheduled Update (sc_id 1)"]
+    assert [line for line in lines[2:] if line[:1] in "+-"] == ['-    "extv": "61.0",', '+    "extv": "61.0.1",']
+    created = _call(r, "GET", "/scheduled_change/diff/release/2").text.splitlines()
+    assert created[0] == "--- Current Version (Data Version None)"
+    assert all(line.startswith("+") for line in created[3:]) and f'+    "name": "{R62}",' in created
+
+
+# --- reverting a change (scheduled-changes-and-agent.md §7) -----------------------------------------------
+def test_revert_a_rule_change(full):
+    r = full("sc-rules-lifecycle")
+    _steps(r, 7)  # sc 1 by alice (sc_data_version 1)
+    assert _call(r, "POST", "/scheduled_changes/rules/1", ALICE,
+                 {"sc_data_version": 1, "data_version": 1, "comment": "edited", "when": WHEN + 1}).status_code == 200
+    _call(r, "POST", "/scheduled_changes/rules/1/signoffs", BOB, {"role": "relman"})
+    revisions = _call(r, "GET", "/scheduled_changes/rules/1/revisions").json["revisions"]
+    first = revisions[-1]
+    assert (first["sc_data_version"], first["comment"]) == (1, None)
+    reverted = _call(r, "POST", "/scheduled_changes/rules/1/revisions", CAROL, {"change_id": first["change_id"]})
+    assert (reverted.status_code, reverted.text) == (200, "Success")
+    change = _call(r, "GET", "/scheduled_changes/rules/1").json["scheduled_change"]
+    assert (change["comment"], change["when"], change["sc_data_version"], change["scheduled_by"]) == \
+        (None, WHEN, 3, CAROL)
+    assert change["signoffs"] == {CAROL: "relman"}  # like an edit: bob's went, carol signed off herself
+    assert _call(r, "GET", "/scheduled_changes/rules/1/revisions").json["revisions"][0]["changed_by"] == CAROL
+
+    revert = lambda body, sc=1, user=CAROL: _call(r, "POST", f"/scheduled_changes/rules/{sc}/revisions",  # noqa
+                                                  user, body)
+    assert revert({"change_id": 1}, sc=9).json["detail"] == "given sc_id was not found in the database"
+    assert revert({}).json["detail"] == "No change_id passed in the request body"
+    assert revert({"change_id": 999}).json["detail"] == "Invalid change_id : 999 passed in the request body"
+    assert revert({"change_id": "x"}).status_code == 400
+    assert revert({"change_id": [1]}).status_code == 400
+    placeholder = first["change_id"] - 1
+    assert revert({"change_id": placeholder}).json["detail"] == \
+        f"Invalid change_id : {placeholder} passed in the request body"
+    assert revert({"change_id": first["change_id"]}, user="dave@example.com").status_code == 403
+    other = _call(r, "POST", "/scheduled_changes/rules", ALICE,
+                  {"change_type": "update", "rule_id": 2, "data_version": 1, "when": WHEN,
+                   "mapping": "Firefox-61.0-build1", "priority": 90, "backgroundRate": 100, "update_type": "minor",
+                   "product": "Firefox"}).json["sc_id"]
+    assert revert({"change_id": first["change_id"]}, sc=other).json["detail"] == "Bad sc_id passed in the request"
+    _call(r, "POST", "/scheduled_changes/rules/1/signoffs", BOB, {"role": "relman"})
+    assert _call(r, "POST", "/scheduled_changes/rules/1/enact", AGENT).json == {}
+    assert revert({"change_id": first["change_id"]}).json["exception"] == \
+        "Scheduled change already completed. Cannot update now."
+
+
+def test_revert_a_release_change(full):
+    r = _release_world(full)
+    _schedule_release(r, {"change_type": "update", "name": R61, "data_version": 1, "when": WHEN,
+                          "data": json.dumps(_blob(r, extv="61.0.1"))})
+    _call(r, "POST", "/scheduled_changes/releases/1", DAVE,
+          {"sc_data_version": 1, "data_version": 1, "data": json.dumps(_blob(r, extv="61.0.2"))})
+    first = _call(r, "GET", "/scheduled_changes/releases/1/revisions").json["revisions"][-1]
+    assert first["data"]["extv"] == "61.0.1"
+    assert _call(r, "POST", "/scheduled_changes/releases/1/revisions", ADMIN,
+                 {"change_id": first["change_id"]}).text == "Success"
+    change = _call(r, "GET", "/scheduled_changes/releases/1").json["scheduled_change"]
+    assert (change["data"]["extv"], change["scheduled_by"], change["sc_data_version"]) == ("61.0.1", ADMIN, 3)
