@@ -25,7 +25,7 @@ log = logging.getLogger("balrog.admin")
 
 #: Route families: modules with ``routes(ctx)``. Each owns its endpoints.
 FAMILIES: tuple[str, ...] = ("rules", "releases", "users", "shutoffs", "required_signoffs", "service",
-                              "scheduled_changes", "releases_v2")
+                              "scheduled_changes", "releases_v2", "openapi", "explain")
 
 
 @dataclass
@@ -42,6 +42,10 @@ class AdminContext:
     strict_transport_security: str = "max-age=31536000;"
     version: Mapping[str, Any] | None = None
     max_body_bytes: int = 10 * 1024 * 1024
+    #: The agent's accounts (``system_accounts``) may only enact changes whose ``when`` has come.
+    #: False reproduces the reference, which lets them enact a change early (the recorded
+    #: transcripts do), so replaying those recordings turns it off.
+    enact_due_only_for_system_accounts: bool = True
 
     def user(self, req: falcon.Request) -> str:
         """The authenticated username (401/403 :class:`~.auth.AuthFailure` otherwise)."""

@@ -30,25 +30,27 @@ def seed(storage: Storage, permissions: Iterable[Mapping] = (), roles: Iterable[
 
 @contextlib.contextmanager
 def serve(app, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve a WSGI app with waitress on a free port of ``host`` in a thread; yields the base URL."""
+    """Serve a WSGI app with waitress on a free port of ``host`` in a thread; yields the base URL.
+
+    Stops in an order that never touches a closed socket: the event loop first, then the worker
+    threads, then every socket (open keep-alive connections included). Closing the server while
+    its loop still runs raises "Bad file descriptor" now and then. (waitress has no public stop
+    for an embedded server: this drives its loop and dispatcher directly.)"""
     from waitress.server import create_server
 
     server = create_server(app, host=host, port=0, threads=4, clear_untrusted_proxy_headers=True)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def loop():
+        while not stopping.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+
+    thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
         yield f"http://{host}:{server.effective_port}"
     finally:
-        # Stop inside waitress's own loop thread: closing its sockets from this thread races the
-        # loop ("Bad file descriptor"), and open keep-alive connections would hold it for the
-        # join's whole timeout. (waitress has no public stop: this uses its internals, pinned by the tests.)
-        def stop():
-            for channel in list(server._map.values()):
-                if channel is not server.trigger:
-                    channel.close()
-            server._map.pop(server.trigger._fileno, None)
-
-        server.trigger.pull_trigger(stop)
+        stopping.set()
         thread.join(5)
-        server.trigger.close()
         server.task_dispatcher.shutdown()
+        server.asyncore.close_all(server._map)

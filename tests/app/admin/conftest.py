@@ -41,7 +41,7 @@ class Replay:
         self.ctx = AdminContext(self.storage, REGISTRY,
                                 StaticTokens({token: user for user, token in self.tokens.items()}),
                                 system_accounts=frozenset(self.transcript.config.get("system_accounts", ())),
-                                version=version)
+                                version=version, enact_due_only_for_system_accounts=False)
         self.client = testing.TestClient(create_admin_app(self.ctx, FAMILIES))
 
     def send(self, step: harness.Step) -> testing.Result:

@@ -31,7 +31,7 @@ THUNDERBIRD = json.dumps({"products": ["Thunderbird"]})
 def api(request, tmp_path):
     """``api(method, path, user, json=None, query=None)`` against a fresh database: alice schedules
     permission changes (and holds relman), bob holds qa, dave is the user whose permissions change,
-    the agent enacts."""
+    an admin enacts (the agent account may only enact changes that are due)."""
     storage = REGISTRY.storage_for(request.param.format(tmp=tmp_path))
     seed(storage, permissions=[
         {"username": ADMIN, "permission": "admin", "options": None},
@@ -95,7 +95,7 @@ def test_an_update_is_merged_into_the_pending_change_on_behalf_of_its_scheduler(
     assert revisions["count"] == 2
     assert (revisions["revisions"][0]["changed_by"], revisions["revisions"][0]["sc_data_version"]) == (ALICE, 2)
     # The change still applies to the row as it is now.
-    assert api("POST", f"/scheduled_changes/permissions/{sc_id}/enact", AGENT).json == {}
+    assert api("POST", f"/scheduled_changes/permissions/{sc_id}/enact", ADMIN).json == {}
     assert api("GET", f"/users/{DAVE}/permissions/release", ADMIN).status_code == 404
 
 
@@ -148,14 +148,14 @@ def test_once_the_change_is_due_every_direct_update_fails_until_it_is_enacted(ap
     assert answer.json == {"type": "about:blank", "title": "Bad Request", "detail": "Unknown error", "status": 400,
                            "exception": "Cannot schedule changes in the past"}
     assert permission_row(api, "rule")["data_version"] == 1
-    assert api("POST", f"/scheduled_changes/permissions/{sc_id}/enact", AGENT).json == {}
+    assert api("POST", f"/scheduled_changes/permissions/{sc_id}/enact", ADMIN).json == {}
     answer = api("POST", f"/users/{DAVE}/permissions/rule", ADMIN, {"options": FIREFOX, "data_version": 2})
     assert answer.json == {"new_data_version": 3}
 
 
 def test_completed_changes_and_other_rows_changes_are_left_alone(api):
     done = schedule(api, "update", "rule", options=BOTH, data_version=1)
-    assert api("POST", f"/scheduled_changes/permissions/{done}/enact", AGENT).json == {}
+    assert api("POST", f"/scheduled_changes/permissions/{done}/enact", ADMIN).json == {}
     other = schedule(api, "update", "release", options=FIREFOX, data_version=1)
     assert api("POST", f"/users/{DAVE}/permissions/rule", ADMIN, {"options": None, "data_version": 2}).json == \
         {"new_data_version": 3}
