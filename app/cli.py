@@ -2,11 +2,14 @@
 
     balrog serve [--db URL] [--host H] [--port P] [--config FILE]
     balrog admin [--db URL] [--host H] [--port P] [--config FILE]
+    balrog agent [--agent-config FILE] [--once]
     balrog db load FILE.json [--db URL]
     balrog db upgrade [--db URL]
     balrog db dump [--db URL] [-o FILE]
     balrog db restore FILE [--db URL]
     balrog plugins
+    balrog explain URL [--db URL] [--user-agent UA] [--json] [--all]
+    balrog lint [--db URL] [--json]
 
 ``balrog serve`` with no arguments serves an embedded SQLite database
 (``balrog.db`` in the current directory), loading demo data into it when it is empty.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -232,6 +236,18 @@ def cmd_admin(args) -> int:
     return 0
 
 
+def cmd_agent(args) -> int:
+    """The agent: enacts scheduled changes through the admin API (docs/agent.md). Its own
+    configuration: ``--agent-config``, ``BALROG_AGENT_CONFIG``, or the ``[agent]`` table of the
+    ``--config`` file; the environment overrides it."""
+    from .agent.main import run
+
+    settings = _settings(args)
+    registry = load_plugins(blocked=settings.block_plugins)
+    shared = getattr(args, "config", None) or os.environ.get("BALROG_CONFIG")
+    return run(registry, args.agent_config, shared, once=args.once)
+
+
 def cmd_plugins(args) -> int:
     settings = _settings(args)
     registry = load_plugins(blocked=settings.block_plugins)
@@ -242,6 +258,56 @@ def cmd_plugins(args) -> int:
         "storage_backends": sorted(registry.storage_backends),
     }, indent=2))
     return 0
+
+
+def _explainable(settings: Settings):
+    """A ServerState of the database, read as the public server reads it (same settings)."""
+    from balrog_engine import ServerState
+
+    registry = load_plugins(blocked=settings.block_plugins)
+    storage = registry.storage_for(settings.db)
+    try:
+        return ServerState.from_storage(storage, registry, settings.deployment_overrides())
+    finally:
+        storage.close()
+
+
+def cmd_explain(args) -> int:
+    """How the public server answers one update URL, and why (docs/explain.md). Exit 0, or 2 when
+    the URL is no update query."""
+    from balrog_engine import ExplainInputError, explain
+
+    settings = _settings(args)
+    _log_to_stderr()  # the explanation owns standard output
+    state = _explainable(settings)
+    try:
+        explanation = explain(state, args.url, args.user_agent or "")
+    except ExplainInputError as exc:
+        print(f"balrog explain: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(explanation.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(explanation.text(all_rules=args.all))
+    return 0
+
+
+def cmd_lint(args) -> int:
+    """Rules an earlier rule always beats (docs/explain.md). Exit 0 when there are none, 1 when
+    there are findings (like other linters, so scripts and CI can gate on it)."""
+    from balrog_engine import lint
+
+    settings = _settings(args)
+    _log_to_stderr()
+    findings = lint(_explainable(settings))
+    if args.json:
+        print(json.dumps({"count": len(findings), "findings": [f.to_json() for f in findings]}, indent=2,
+                         ensure_ascii=False))
+    else:
+        for finding in findings:
+            print(finding.text())
+        print(f"{len(findings)} rule(s) can never match" if findings else "no shadowed rules")
+    return 1 if findings else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--host")
     admin.add_argument("--port", type=int, help="default: the admin_port setting (9011)")
     admin.set_defaults(func=cmd_admin)
+
+    agent = sub.add_parser("agent", help="enact scheduled changes when their conditions hold (admin API client)")
+    agent.add_argument("--agent-config", help="agent configuration, TOML or JSON (also BALROG_AGENT_CONFIG)")
+    agent.add_argument("--once", action="store_true", help="run one cycle and exit (1 if anything failed)")
+    agent.set_defaults(func=cmd_agent)
 
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -281,6 +352,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", help="list the plugins and what they contribute")
     plugins.set_defaults(func=cmd_plugins)
+
+    explain = sub.add_parser("explain", help="explain how the public server answers an update URL, and why")
+    explain.add_argument("url", help="update URL path as a client sends it (/update/6/…/update.xml?force=1)")
+    explain.add_argument("--db", help="database URL (default sqlite:///balrog.db)")
+    explain.add_argument("--user-agent", help="the client's User-Agent (only Darwin PPC detection reads it)")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    explain.add_argument("--all", action="store_true",
+                         help="also list the rules of other products and channels")
+    explain.set_defaults(func=cmd_explain)
+
+    lint = sub.add_parser("lint", help="list rules that can never match (exit 1 when there are some)")
+    lint.add_argument("--db", help="database URL (default sqlite:///balrog.db)")
+    lint.add_argument("--json", action="store_true", help="print the findings as JSON")
+    lint.set_defaults(func=cmd_lint)
     return parser
 
 

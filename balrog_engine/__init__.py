@@ -29,7 +29,23 @@ from .blobs import (
     flatten_errors,
 )
 from .conditions import Condition, ConditionContext
+from .metrics import MetricsError, MetricsSource
+from .notifiers import HeadsUp, Notifier, NotifyError
 from .engine import Engine
+from .explain import (
+    ChangeError,
+    ExplainInputError,
+    Explanation,
+    LintFinding,
+    Preview,
+    RuleChange,
+    ServerState,
+    UnparsableRequest,
+    explain,
+    lint,
+    parse_change,
+    preview,
+)
 from .matching import (
     channel_matches,
     compile_string_expression,
@@ -75,4 +91,9 @@ __all__ = [
     "fallback_channel", "flatten_errors", "glob_match", "hookimpl", "load_plugins", "name_field",
     "parse_loose", "parse_mozilla", "parse_pin", "parse_query_version", "product_field",
     "schema_version_field", "uri_field",
+    # the agent's plugin contracts (balrog_engine.metrics, balrog_engine.notifiers)
+    "HeadsUp", "MetricsError", "MetricsSource", "Notifier", "NotifyError",
+    # explain and simulate (balrog_engine.explain)
+    "ChangeError", "ExplainInputError", "Explanation", "LintFinding", "Preview", "RuleChange", "ServerState",
+    "UnparsableRequest", "explain", "lint", "parse_change", "preview",
 ]

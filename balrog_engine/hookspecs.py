@@ -39,7 +39,40 @@ def balrog_condition_types():
 
     Return an iterable of :class:`balrog_engine.Condition` subclasses, each with a
     unique ``name`` (the key a scheduled change uses, e.g. ``"time"``) and a
-    marshmallow ``schema`` validating its parameters.
+    marshmallow ``schema`` validating its parameters. ``is_met(context)`` answers whether
+    the condition holds; ``holds_from(context)`` may name the moment it will (see
+    :class:`balrog_engine.Condition`). Conditions needing numbers read them through
+    ``context.metric(...)`` (the agent's configured metrics sources).
+    """
+
+
+@hookspec
+def balrog_metrics_sources():
+    """Contribute metrics-source types: where conditions such as ``uptake`` read their numbers.
+
+    Called once at start-up, with no arguments.
+
+    Return an iterable of :class:`balrog_engine.MetricsSource` subclasses, each with a unique
+    ``name`` (the ``type`` the agent's configuration uses, e.g. ``"http_json"``) and a
+    marshmallow ``schema`` validating its configuration. The agent instantiates each
+    configured source once with its configuration; ``value(metric, labels)`` must return a
+    float, or None when there is no data, and raise :class:`balrog_engine.MetricsError` when
+    it cannot answer. Two plugins claiming one ``name`` is a start-up error.
+    """
+
+
+@hookspec
+def balrog_notifiers():
+    """Contribute notifier types: how the agent warns humans before it enacts a change.
+
+    Called once at start-up, with no arguments.
+
+    Return an iterable of :class:`balrog_engine.Notifier` subclasses, each with a unique
+    ``name`` (the ``type`` the agent's configuration uses, e.g. ``"smtp"``) and a marshmallow
+    ``schema`` validating its configuration. The agent instantiates each configured notifier
+    once; ``notify(heads_up)`` receives a :class:`balrog_engine.HeadsUp` and must return
+    only once it is delivered (raise :class:`balrog_engine.NotifyError` otherwise: the agent
+    retries and does not enact meanwhile). Two plugins claiming one ``name`` is a start-up error.
     """
 
 

@@ -30,6 +30,8 @@ class PluginRegistry:
     query_normalizers: tuple[Callable, ...] = ()
     response_signers: tuple[Callable, ...] = ()
     plugin_names: tuple[str, ...] = ()
+    metrics_sources: Mapping[str, type] = field(default_factory=dict)
+    notifiers: Mapping[str, type] = field(default_factory=dict)
 
     def blob_type(self, schema_version: Any) -> type | None:
         return self.blob_types.get(schema_version) if isinstance(schema_version, int) else None
@@ -78,12 +80,9 @@ def resolve(pm: pluggy.PluginManager) -> PluginRegistry:
                     )
                 blob_types[version] = cls
                 owners[version] = impl
-    conditions: dict[str, type] = {}
-    for impl, result in _call_with_owner(pm, "balrog_condition_types"):
-        for cls in result or ():
-            if cls.name in conditions and conditions[cls.name] is not cls:
-                raise PluginError(f"condition type {cls.name!r} is claimed twice (plugin {impl!r})")
-            conditions[cls.name] = cls
+    conditions = _named_types(pm, "balrog_condition_types", "condition type")
+    sources = _named_types(pm, "balrog_metrics_sources", "metrics source")
+    notifiers = _named_types(pm, "balrog_notifiers", "notifier")
     backends: dict[str, Callable] = {}
     for impl, result in _call_with_owner(pm, "balrog_storage_backends"):
         for scheme, factory in (result or {}).items():
@@ -93,7 +92,23 @@ def resolve(pm: pluggy.PluginManager) -> PluginRegistry:
     normalizers = tuple(f for _, result in _call_with_owner(pm, "balrog_query_normalizers") for f in (result or ()))
     signers = tuple(f for _, result in _call_with_owner(pm, "balrog_response_signers") for f in (result or ()))
     names = tuple(sorted(name for name, plugin in pm.list_name_plugin() if name and plugin is not None))
-    return PluginRegistry(blob_types, conditions, backends, normalizers, signers, names)
+    return PluginRegistry(blob_types, conditions, backends, normalizers, signers, names,
+                          metrics_sources=sources, notifiers=notifiers)
+
+
+def _named_types(pm: pluggy.PluginManager, hook_name: str, what: str) -> dict[str, type]:
+    """Classes keyed by their ``name`` (conditions, metrics sources, notifiers); one owner per name."""
+    found: dict[str, type] = {}
+    owners: dict[str, str] = {}
+    for impl, result in _call_with_owner(pm, hook_name):
+        for cls in result or ():
+            name = getattr(cls, "name", "")
+            if not isinstance(name, str) or not name:
+                raise PluginError(f"{what} {cls!r} from plugin {impl!r} has no name")
+            if name in found and found[name] is not cls:
+                raise PluginError(f"{what} {name!r} is claimed by plugins {owners[name]!r} and {impl!r}; block one")
+            found[name], owners[name] = cls, impl
+    return found
 
 
 def _call_with_owner(pm: pluggy.PluginManager, hook_name: str):

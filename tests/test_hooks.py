@@ -141,3 +141,64 @@ def test_hook_balrog_response_signers():
     response = engine.get(update_url(product="Banner"))
     assert response.header("Content-Signature") == f"x5u=test; p384ecdsa={len(response.body)}"
     assert seen == ["Banner"]
+
+
+def test_hook_balrog_metrics_sources():
+    from balrog_engine import MetricsError, MetricsSource
+
+    class Fixed(MetricsSource):
+        name = "fixed"
+
+        def value(self, metric, labels):
+            return self.config["values"].get(f"{metric}:{labels.get('version')}")
+
+    class FixedPlugin:
+        @hookimpl
+        def balrog_metrics_sources(self):
+            return [Fixed]
+
+    registry = load_plugins(extra=[FixedPlugin()])
+    assert {"fixed", "http_json", "sql_table"} <= set(registry.metrics_sources)
+    # A condition reads the configured source through its context, as the agent provides it.
+    uptake = registry.condition_types["uptake"]({"product": "Firefox", "channel": "release", "version": "61.0",
+                                                 "target": 50})
+    source = registry.metrics_sources["fixed"]({"values": {"uptake:61.0": 55.0}})
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert uptake.is_met(ConditionContext(now=now, metrics={"fleet": source}))
+    assert not uptake.is_met(ConditionContext(now=now, metrics={"fleet": Fixed({"values": {}})}))
+    with pytest.raises(MetricsError, match="no metrics source named 'default'"):
+        uptake.is_met(ConditionContext(now=now, metrics={"a": source, "b": source}))
+
+
+def test_hook_balrog_notifiers():
+    from balrog_engine import HeadsUp, Notifier
+
+    received = []
+
+    class Recorder(Notifier):
+        name = "recorder"
+
+        def notify(self, heads_up):
+            received.append((self.config["channel"], heads_up.subject()))
+
+    class RecorderPlugin:
+        @hookimpl
+        def balrog_notifiers(self):
+            return [Recorder]
+
+    registry = load_plugins(extra=[RecorderPlugin()])
+    assert {"recorder", "smtp", "webhook"} <= set(registry.notifiers)
+    when = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    registry.notifiers["recorder"]({"channel": "#releng"}).notify(
+        HeadsUp(change="rules/7", enact_at=when, url="http://admin/scheduled_changes/rules/7", cancel="delete it"))
+    assert received == [("#releng", "balrog: rules/7 will be enacted at 2026-01-01T12:00:00+00:00")]
+
+
+@pytest.mark.parametrize("hook", ["balrog_condition_types", "balrog_metrics_sources", "balrog_notifiers"])
+def test_a_name_claimed_by_two_plugins_is_a_startup_error(hook):
+    def plugin(cls_name):
+        cls = type(cls_name, (), {"name": "clash"})
+        return type(f"{cls_name}Plugin", (), {hook: hookimpl(lambda self: [cls])})()
+
+    with pytest.raises(PluginError, match="'clash' is claimed by plugins"):
+        load_plugins(extra=[plugin("One"), plugin("Two")])

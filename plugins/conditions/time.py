@@ -24,6 +24,10 @@ class TimeCondition(Condition):
     def is_met(self, context: ConditionContext) -> bool:
         return context.now >= self.due
 
+    def holds_from(self, context: ConditionContext) -> datetime:
+        # Known in advance: the agent can send its heads-up a grace period before `when`.
+        return self.due
+
 
 @hookimpl
 def balrog_condition_types():

@@ -1,0 +1,1 @@
+"""Built-in notifiers for the agent's heads-ups: ``smtp`` and ``webhook``."""
