@@ -211,7 +211,8 @@ def cmd_admin(args) -> int:
         issuer = settings.auth_issuer if settings.auth_issuer.endswith("/") else settings.auth_issuer + "/"
         verifier = JWKSVerifier(issuer, settings.auth_audience,
                                 jwks_url=settings.auth_jwks_url or f"{issuer}.well-known/jwks.json",
-                                userinfo_url=settings.auth_userinfo_url or f"{issuer}userinfo")
+                                userinfo_url=settings.auth_userinfo_url or f"{issuer}userinfo",
+                                m2m_accounts=settings.auth_m2m_accounts or {})
         mode = f"tokens from {issuer} for audience {settings.auth_audience}"
     elif settings.admin_tokens_file:
         verifier = StaticTokens(json.loads(Path(settings.admin_tokens_file).read_text()))
@@ -226,7 +227,9 @@ def cmd_admin(args) -> int:
                        allowlisted_domains=settings.allowlisted_domains or {},
                        cors_origins=settings.cors_origins,
                        strict_transport_security=settings.strict_transport_security,
-                       max_body_bytes=settings.max_body_bytes)
+                       max_body_bytes=settings.max_body_bytes,
+                       enact_due_only_for_system_accounts=settings.enact_due_only_for_system_accounts,
+                       special_force_hosts=settings.special_force_hosts)
     app = create_admin_app(ctx)
     port = args.port or settings.admin_port
     print(f"balrog-engine admin API on http://{settings.host}:{port} ({settings.db}; {mode})")
@@ -255,6 +258,8 @@ def cmd_plugins(args) -> int:
         "plugins": list(registry.plugin_names),
         "blob_types": {str(k): f"{v.__module__}.{v.__qualname__}" for k, v in sorted(registry.blob_types.items())},
         "condition_types": sorted(registry.condition_types),
+        "metrics_sources": sorted(registry.metrics_sources),
+        "notifiers": sorted(registry.notifiers),
         "storage_backends": sorted(registry.storage_backends),
     }, indent=2))
     return 0

@@ -44,7 +44,13 @@ class Settings:
     auth_userinfo_url: str | None = None  # default: <issuer>userinfo
     # Development only: a JSON file {"<token>": "<username>"} of static tokens.
     admin_tokens_file: str | None = None
+    # Machine-to-machine logins: the token's client id (``azp``) -> the username it acts as,
+    # e.g. {"<automation client id>": "balrog-ffxbld", "<agent client id>": "balrogagent"}.
+    auth_m2m_accounts: Mapping[str, str] | None = None
     system_accounts: tuple[str, ...] = ()
+    # The system accounts (the agent) may only enact scheduled changes whose ``when`` has come;
+    # false reproduces the reference, which lets them enact early.
+    enact_due_only_for_system_accounts: bool = True
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 10 * 1024 * 1024
 
@@ -53,7 +59,8 @@ class Settings:
 
 
 _ENV_PREFIX = "BALROG_"
-_JSON_FIELDS = {"allowlisted_domains", "special_force_hosts", "block_plugins", "system_accounts", "cors_origins"}
+_JSON_FIELDS = {"allowlisted_domains", "special_force_hosts", "block_plugins", "system_accounts", "cors_origins",
+                "auth_m2m_accounts"}
 _TUPLE_FIELDS = ("special_force_hosts", "block_plugins", "system_accounts", "cors_origins")
 
 

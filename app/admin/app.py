@@ -46,6 +46,9 @@ class AdminContext:
     #: False reproduces the reference, which lets them enact a change early (the recorded
     #: transcripts do), so replaying those recordings turns it off.
     enact_due_only_for_system_accounts: bool = True
+    #: The public server's ``special_force_hosts`` setting, so explanations answer as it does
+    #: (None: the ones stored with the data, as there).
+    special_force_hosts: tuple[str, ...] | None = None
 
     def user(self, req: falcon.Request) -> str:
         """The authenticated username (401/403 :class:`~.auth.AuthFailure` otherwise)."""

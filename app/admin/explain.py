@@ -51,7 +51,8 @@ class LiveState:
             if not self._fresh(state, counter):
                 # An empty allowlist in the admin settings means "not configured": the stored one applies,
                 # as on the public server.
-                overrides = {"allowlisted_domains": dict(self.ctx.allowlisted_domains) or None}
+                overrides = {"allowlisted_domains": dict(self.ctx.allowlisted_domains) or None,
+                             "special_force_hosts": self.ctx.special_force_hosts}
                 state = ServerState.from_storage(self.ctx.storage, self.ctx.registry, overrides)
                 self._state = state
         return state

@@ -47,3 +47,16 @@ def test_serves_with_static_development_tokens(tmp_path):
         server.terminate()
         out, _ = server.communicate(timeout=10)
     assert f"admin API on http://127.0.0.1:{port}" in out and "static development tokens" in out
+
+
+def test_admin_settings_from_the_environment():
+    """What ``balrog admin`` hands the app: client-id logins, the agent's due-only rule."""
+    from balrog_engine.config import load_settings
+
+    settings = load_settings(env={"BALROG_AUTH_M2M_ACCOUNTS": '{"automation-client": "balrog-ffxbld"}',
+                                  "BALROG_SYSTEM_ACCOUNTS": "balrogagent,balrog-ffxbld"})
+    assert settings.auth_m2m_accounts == {"automation-client": "balrog-ffxbld"}
+    assert settings.system_accounts == ("balrogagent", "balrog-ffxbld")
+    assert settings.enact_due_only_for_system_accounts is True
+    assert load_settings(env={"BALROG_ENACT_DUE_ONLY_FOR_SYSTEM_ACCOUNTS": "false"}) \
+        .enact_due_only_for_system_accounts is False
