@@ -29,6 +29,7 @@ from .blobs import (
     flatten_errors,
 )
 from .conditions import Condition, ConditionContext
+from .configurable import Configurable, HttpUrl
 from .metrics import MetricsError, MetricsSource
 from .notifiers import HeadsUp, Notifier, NotifyError
 from .engine import Engine
@@ -80,7 +81,8 @@ from .versions import (
 )
 
 __all__ = [
-    "AlreadyExists", "Change", "ConflictRule", "Invalid", "NotFound", "Session", "StaleVersion", "VersionError", "VersionedTable",
+    "AlreadyExists", "Change", "ConflictRule", "Invalid", "NotFound", "Session", "StaleVersion", "VersionError",
+    "VersionedTable",
     "history_table_for", "release_conflict_rule",
     "ADDONS_FOOTER", "ADDONS_HEADER", "AddonFileSchema", "AddonListBlob", "AliasSchema", "BadRequest",
     "BlobType", "BlobValidationError", "Condition", "ConditionContext", "Dataset", "DatasetRejected",
@@ -91,8 +93,8 @@ __all__ = [
     "fallback_channel", "flatten_errors", "glob_match", "hookimpl", "load_plugins", "name_field",
     "parse_loose", "parse_mozilla", "parse_pin", "parse_query_version", "product_field",
     "schema_version_field", "uri_field",
-    # the agent's plugin contracts (balrog_engine.metrics, balrog_engine.notifiers)
-    "HeadsUp", "MetricsError", "MetricsSource", "Notifier", "NotifyError",
+    # the agent's plugin contracts (balrog_engine.configurable, .metrics, .notifiers)
+    "Configurable", "HeadsUp", "HttpUrl", "MetricsError", "MetricsSource", "Notifier", "NotifyError",
     # explain and simulate (balrog_engine.explain)
     "ChangeError", "ExplainInputError", "Explanation", "LintFinding", "Preview", "RuleChange", "ServerState",
     "UnparsableRequest", "explain", "lint", "parse_change", "preview",

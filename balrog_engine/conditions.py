@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
+
+from .configurable import Configurable
 
 from .metrics import MetricsError, MetricsSource
 
@@ -48,22 +50,12 @@ class ConditionContext:
         return self.metrics_source(source).value(metric, labels)
 
 
-class Condition:
+class Condition(Configurable):
     """One condition type. ``name`` is the key a scheduled change uses (``"time"``,
     ``"uptake"``, …); ``schema`` is a marshmallow schema class for its parameters."""
 
-    name: ClassVar[str] = ""
-    schema: ClassVar[type | None] = None
-
     def __init__(self, params: Mapping[str, Any]):
         self.params = self.load(params)
-
-    @classmethod
-    def load(cls, params: Mapping[str, Any]) -> dict:
-        """Validate and deserialise parameters; raises marshmallow.ValidationError naming the field."""
-        if cls.schema is None:
-            return dict(params)
-        return cls.schema().load(params)
 
     def is_met(self, context: ConditionContext) -> bool:
         """Whether the condition holds now (``context.now``). May raise :class:`MetricsError`

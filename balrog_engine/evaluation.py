@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .blobs import Evaluation, Release, Serve
+from .blobs import Evaluation, Serve
 from .query import Force, UpdateQuery
 from .versions import canonical_pin, parse_pin
 

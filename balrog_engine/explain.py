@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import logging
 import operator
 import random
 import threading
@@ -63,11 +62,11 @@ from .query import (
 )
 from .responses import Protocol, Response
 from .rules import LOOSE_VERSION_PRODUCTS, CompiledRule, ParsedVersions, RuleError
-from .snapshot import Snapshot, build_snapshot, parse_release, reachable_release_names
+from .snapshot import Snapshot, build_snapshot, reachable_release_names
+from .snapshot import load_releases as load_reachable_releases
 from .storage import RULE_COLUMNS, Storage, normalise_rule
 from .versions import GlobVersion, InvalidPin, InvalidVersion, parse_mozilla, parse_mozilla_or_glob
 
-log = logging.getLogger("balrog.explain")
 
 #: The columns a rule matches on, in the order the server checks them (rule-matching.md §3):
 #: the database-side columns first, then channel, version and the rest.
@@ -166,7 +165,7 @@ class ServerState:
             snapshot = build_snapshot(storage, registry, overrides, roll=DICE.roll)
 
         def load(names: Iterable[str], known: Mapping[str, Release]) -> Mapping[str, Release]:
-            return _load_releases(storage, registry, names, known)
+            return load_reachable_releases(storage, registry, names, known)
 
         return cls(tuple(rows), snapshot, load, tuple(registry.query_normalizers))
 
@@ -190,27 +189,6 @@ class ServerState:
                             settings=base.settings, change_counter=base.change_counter, roll=DICE.roll,
                             load_errors=base.load_errors)
         return replace(self, rules=rows, snapshot=snapshot)
-
-
-def _load_releases(storage: Storage, registry: PluginRegistry, names: Iterable[str],
-                   known: Mapping[str, Release]) -> dict[str, Release]:
-    """``names`` and, transitively, the releases their blobs reference, as build_snapshot loads
-    them (a release that does not parse is left out: the server could not serve it either)."""
-    found: dict[str, Release] = {}
-    wanted, seen = set(names), set(known)
-    while wanted:
-        batch = wanted - seen
-        seen |= batch
-        wanted = set()
-        for name, stored in storage.releases(sorted(batch)).items():
-            try:
-                release = parse_release(stored, registry)
-            except Exception as exc:  # the server leaves such a release out too
-                log.warning("cannot load release %s: %s", name, exc)
-                continue
-            found[name] = release
-            wanted.update(n for n in release.blob.referenced_releases() if n not in seen)
-    return found
 
 
 # --- from a URL to a query ----------------------------------------------------------------------------

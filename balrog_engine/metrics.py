@@ -14,7 +14,9 @@ class's marshmallow ``schema`` and handed to ``__init__`` as ``self.config``.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
+
+from .configurable import Configurable
 
 
 class MetricsError(RuntimeError):
@@ -25,22 +27,12 @@ class MetricsError(RuntimeError):
     """
 
 
-class MetricsSource:
+class MetricsSource(Configurable):
     """One metrics-source type. Instances are created once, from configuration, and shared by
     every condition evaluation of the agent (one thread); ``close`` is called at shutdown."""
 
-    name: ClassVar[str] = ""
-    schema: ClassVar[type | None] = None
-
     def __init__(self, config: Mapping[str, Any]):
         self.config = self.load(config)
-
-    @classmethod
-    def load(cls, config: Mapping[str, Any]) -> dict:
-        """Validate and deserialise the configuration; raises marshmallow.ValidationError naming the field."""
-        if cls.schema is None:
-            return dict(config)
-        return cls.schema().load(config)
 
     def value(self, metric: str, labels: Mapping[str, str]) -> float | None:
         """The current value of ``metric`` for ``labels``; None when there is no data.

@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
+
+from .configurable import Configurable
 
 
 class NotifyError(RuntimeError):
@@ -78,21 +80,11 @@ class HeadsUp:
         }
 
 
-class Notifier:
+class Notifier(Configurable):
     """One notifier type. Instances are created once, from configuration."""
-
-    name: ClassVar[str] = ""
-    schema: ClassVar[type | None] = None
 
     def __init__(self, config: Mapping[str, Any]):
         self.config = self.load(config)
-
-    @classmethod
-    def load(cls, config: Mapping[str, Any]) -> dict:
-        """Validate and deserialise the configuration; raises marshmallow.ValidationError naming the field."""
-        if cls.schema is None:
-            return dict(config)
-        return cls.schema().load(config)
 
     def notify(self, heads_up: HeadsUp) -> None:
         """Deliver ``heads_up``; return only once it is delivered, raise :class:`NotifyError` otherwise."""

@@ -146,23 +146,8 @@ def build_snapshot(
         config = dict(storage.settings())
         config.update({k: v for k, v in (overrides or {}).items() if v is not None})
 
-        releases: dict[str, Release] = {}
         errors: list[str] = []
-        wanted = reachable_release_names(rules, pins)
-        seen: set[str] = set()
-        while wanted:
-            batch = wanted - seen
-            seen |= batch
-            wanted = set()
-            for name, stored in storage.releases(sorted(batch)).items():
-                try:
-                    release = parse_release(stored, registry)
-                except Exception as exc:  # a broken blob must not take the whole server down
-                    log.error("cannot load release %s: %s", name, exc)
-                    errors.append(f"{name}: {exc}")
-                    continue
-                releases[name] = release
-                wanted.update(n for n in release.blob.referenced_releases() if n not in seen)
+        releases = load_releases(storage, registry, reachable_release_names(rules, pins), errors=errors)
 
     return Snapshot(
         rules=rules,
@@ -174,6 +159,30 @@ def build_snapshot(
         roll=roll,
         load_errors=errors,
     )
+
+
+def load_releases(storage: Storage, registry: PluginRegistry, names: Iterable[str],
+                  known: Iterable[str] = (), errors: list[str] | None = None) -> dict[str, Release]:
+    """``names`` and, transitively, the releases their blobs reference (superblobs), parsed;
+    names in ``known`` are not loaded again. A release that does not parse is left out (a
+    broken blob must not take the whole server down), logged, and described in ``errors``."""
+    found: dict[str, Release] = {}
+    wanted, seen = set(names), set(known)
+    while wanted:
+        batch = wanted - seen
+        seen |= batch
+        wanted = set()
+        for name, stored in storage.releases(sorted(batch)).items():
+            try:
+                release = parse_release(stored, registry)
+            except Exception as exc:
+                log.error("cannot load release %s: %s", name, exc)
+                if errors is not None:
+                    errors.append(f"{name}: {exc}")
+                continue
+            found[name] = release
+            wanted.update(n for n in release.blob.referenced_releases() if n not in seen)
+    return found
 
 
 class SnapshotHolder:

@@ -21,23 +21,17 @@ import urllib.parse
 import urllib.request
 from typing import Any, Mapping
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, fields, validate
 
-from balrog_engine import MetricsError, MetricsSource, hookimpl
+from balrog_engine import HttpUrl, MetricsError, MetricsSource, hookimpl
 
 
 class HttpJsonSchema(Schema):
-    url = fields.String(required=True)
+    url = HttpUrl(required=True)
     value_path = fields.String(load_default="value", validate=validate.Length(min=1))
     query = fields.Boolean(load_default=True)
     headers = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0.1))
-
-    @validates("url")
-    def _http_url(self, value: str, **_: Any) -> None:
-        parsed = urllib.parse.urlsplit(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValidationError("must be an http:// or https:// URL")
 
 
 def fill(template: str, values: Mapping[str, str], what: str, quote: bool) -> str:

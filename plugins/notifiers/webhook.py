@@ -15,23 +15,16 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, fields, validate
 
-from balrog_engine import HeadsUp, Notifier, NotifyError, hookimpl
+from balrog_engine import HttpUrl, HeadsUp, Notifier, NotifyError, hookimpl
 
 
 class WebhookSchema(Schema):
-    url = fields.String(required=True)
+    url = HttpUrl(required=True)
     headers = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0.1))
-
-    @validates("url")
-    def _http_url(self, value: str, **_: Any) -> None:
-        parsed = urllib.parse.urlsplit(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValidationError("must be an http:// or https:// URL")
 
 
 class WebhookNotifier(Notifier):
