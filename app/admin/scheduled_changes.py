@@ -21,9 +21,16 @@ live in tables of their own, :mod:`.releases_v2`) runs exactly the same lifecycl
 one storage transaction; writes made on someone else's behalf swap ``Session.changed_by`` for
 their duration.
 
-One deliberate divergence, off by default (the recorded transcripts have the agent enact changes
-due in 2100): with ``enact_due_only_for_system_accounts`` set on the context, a system account
-(the agent) may only enact changes whose ``when`` has come (:func:`check_due`).
+Beyond the reference, a change may carry *plugin conditions* (:func:`plugin_conditions`): a body's
+``"conditions": {"<condition type>": {params}}`` names registered condition types other than
+``time`` (which stays the top-level ``when``), each checked with its type's schema. They are stored
+in the ``conditions`` column of ``<T>_scheduled_changes_conditions`` and shown in the change's JSON
+only when it has some (the recorded transcripts have none). A change needs ``when`` or at least one
+condition; all of them must hold, and the agent, which reads the metrics, evaluates them.
+
+One deliberate divergence, on by default but off for the recorded transcripts (they have the agent
+enact changes due in 2100): with ``enact_due_only_for_system_accounts`` set on the context, a system
+account (the agent) may only enact changes whose ``when`` has come (:func:`check_due`).
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ import time
 from typing import Any, Callable, Mapping
 
 import falcon
+from marshmallow import ValidationError
 
 from balrog_engine import RULE_COLUMNS, AlreadyExists, Invalid, NotFound, Session, StaleVersion
 
@@ -54,6 +62,13 @@ SCHEDULE, CANCEL, ENACT = "schedule", "cancel", "enact"
 
 #: The context attribute that turns the agent's due check on (see the module docstring).
 DUE_CHECK = "enact_due_only_for_system_accounts"
+
+#: The body member and ``<T>_scheduled_changes_conditions`` column of the plugin conditions.
+PLUGIN_CONDITIONS = "conditions"
+
+#: The largest plugin-conditions object taken, as compact UTF-8 JSON: far beyond any real one, and
+#: well within the 64 KB a TEXT column holds on MySQL.
+MAX_CONDITIONS_BYTES = 16 * 1024
 
 
 def _now_ms() -> int:
@@ -526,8 +541,9 @@ def current_row(session: Session, kind: Kind, values: Mapping[str, Any]) -> dict
 
 
 def conditions_of(session: Session, kind: Kind, sc_id: int) -> dict:
+    """The change's conditions: the reference's columns and :data:`PLUGIN_CONDITIONS` (None for none)."""
     row = session.get(kind.conditions_table, {"sc_id": sc_id}) or {}
-    return {name: row.get(name) for name in kind.condition_columns()}
+    return {name: row.get(name) for name in kind.condition_columns() + (PLUGIN_CONDITIONS,)}
 
 
 def sc_requirements(session: Session, kind: Kind, sc: Mapping[str, Any]) -> dict:
@@ -542,7 +558,11 @@ def sc_json(session: Session, kind: Kind, sc: Mapping[str, Any]) -> dict:
     out = kind.present(base_values(sc))
     out.update({"sc_id": sc["sc_id"], "sc_data_version": sc["data_version"], "change_type": sc["change_type"],
                 "scheduled_by": sc["scheduled_by"], "complete": bool(sc["complete"])})
-    out.update(conditions_of(session, kind, sc["sc_id"]))
+    conditions = conditions_of(session, kind, sc["sc_id"])
+    plugin = conditions.pop(PLUGIN_CONDITIONS)
+    out.update(conditions)
+    if plugin:  # only then: the reference's changes (and the recorded transcripts) have no such member
+        out[PLUGIN_CONDITIONS] = plugin
     out["signoffs"] = signoff_map(session, kind, sc["sc_id"])
     out["required_signoffs"] = sc_requirements(session, kind, sc)
     return out
@@ -588,15 +608,18 @@ def check_when(when: Any) -> Any:
 
 
 def check_conditions(kind: Kind, conditions: Mapping[str, Any]) -> None:
+    """The reference's rules for ``when`` and the telemetry columns; plugin conditions (checked by
+    :func:`plugin_conditions`) compose with either, and count as conditions of their own."""
     telemetry = [conditions.get(n) for n in ("telemetry_product", "telemetry_channel", "telemetry_uptake")]
     has_time = conditions.get("when") is not None
     has_uptake = any(v is not None for v in telemetry)
+    has_plugin = bool(conditions.get(PLUGIN_CONDITIONS))
     if has_uptake and not kind.uptake:
         raise unknown_error("uptake condition is disabled")
     if has_time and has_uptake:
         raise unknown_error("Invalid combination of conditions: when, telemetry_product, telemetry_channel, "
                             "telemetry_uptake")
-    if not has_time and not has_uptake:
+    if not has_time and not has_uptake and not has_plugin:
         raise unknown_error("No conditions found")
     if has_uptake and not all(v is not None for v in telemetry):
         raise unknown_error("Invalid combination of conditions: " +
@@ -604,16 +627,64 @@ def check_conditions(kind: Kind, conditions: Mapping[str, Any]) -> None:
                                                          "telemetry_uptake"), telemetry) if v is not None))
 
 
+def plugin_conditions(ctx: AdminContext, value: Any) -> dict | None:
+    """The ``conditions`` member of a create or edit body, checked: an object of registered
+    condition types (other than ``time``, the top-level ``when``) to parameters that type's schema
+    loads. Returned as given (the agent loads them again, defaults included); None for none
+    (null or ``{}``). Refusals are schema 400s naming ``conditions.<type>[.<field>]``."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid(f"{PLUGIN_CONDITIONS}: {value!r} is not of type 'object'")
+    types = ctx.registry.condition_types
+    for name, params in value.items():
+        where = f"{PLUGIN_CONDITIONS}.{name}"
+        if name == "time":
+            raise invalid(f"{where}: the time condition is set with the top-level 'when'")
+        condition = types.get(name)
+        if condition is None:
+            known = ", ".join(sorted(n for n in types if n != "time")) or "none"
+            raise invalid(f"{where}: unknown condition type (known: {known})")
+        if not isinstance(params, dict):
+            raise invalid(f"{where}: {params!r} is not of type 'object'")
+        try:
+            condition.load(params)
+        except ValidationError as error:
+            raise invalid("; ".join(f"{where}{path}: {message}" for path, message in _messages(error.messages))) \
+                from None
+        try:  # what a schema lets through must still be JSON the agent can read back
+            json.dumps(params, allow_nan=False)
+        except ValueError:
+            raise invalid(f"{where}: NaN and Infinity are not JSON numbers") from None
+    size = len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_CONDITIONS_BYTES:
+        raise invalid(f"{PLUGIN_CONDITIONS}: {size} bytes of JSON, more than the {MAX_CONDITIONS_BYTES} taken")
+    return value or None
+
+
+def _messages(messages: Any, path: str = "") -> list[tuple[str, str]]:
+    """marshmallow's error messages (``{field: [message] | {nested}}``) as ``(".field.sub", message)``;
+    schema-level messages (``_schema``) and bare lists stay at ``path``."""
+    if isinstance(messages, dict):
+        found = []
+        for key, nested in messages.items():
+            found += _messages(nested, path if key == "_schema" else f"{path}.{key}")
+        return found
+    if isinstance(messages, (list, tuple)):
+        return [item for nested in messages for item in _messages(nested, path)]
+    return [(path, str(messages))]
+
+
 def check_due(ctx: AdminContext, user: str, sc_id: int, when: int | None) -> None:
     """A system account (the agent) may only enact a change whose ``when`` has come: the agent's
     clock decides when it calls, and a change enacted early reaches clients early. People with the
     ``enact`` permission may still enact at any time, as in the reference. Only with the context's
-    :data:`DUE_CHECK` set (the reference does not check, and the recorded transcripts rely on that)."""
-    if not getattr(ctx, DUE_CHECK, False) or user not in ctx.system_accounts:
+    :data:`DUE_CHECK` set (the reference does not check, and the recorded transcripts rely on that).
+
+    Only ``when`` is checked: the other conditions (uptake, error rates, …) depend on metrics that
+    the agent reads and the admin API cannot, so a change without ``when`` is the agent's to judge."""
+    if not getattr(ctx, DUE_CHECK, False) or user not in ctx.system_accounts or when is None:
         return
-    if when is None:
-        raise bad_request("Not due yet", f"Scheduled change {sc_id} has no time condition: {user} only enacts "
-                                         "changes whose 'when' has come")
     if when > _now_ms():
         moment = datetime.datetime.fromtimestamp(when / 1000, datetime.timezone.utc).isoformat(timespec="seconds")
         raise bad_request("Not due yet", f"Scheduled change {sc_id} is not due yet: it is scheduled for {when} "
@@ -829,7 +900,9 @@ class List(Resource):
             change_type = query_value(req, "change_type")
         if kind.change_types == ("delete",) and change_type != "delete":
             raise invalid(f"change_type: {change_type!r} is not one of ['delete']")
-        if kind.change_types != ("delete",) and body.get("when") is None:
+        plugin = plugin_conditions(self.ctx, body.get(PLUGIN_CONDITIONS))
+        # A change with conditions may leave the time open (e.g. a halt prepared for an error rate).
+        if kind.change_types != ("delete",) and body.get("when") is None and plugin is None:
             raise bad_request(f"'when' cannot be set to null when scheduling a new change for a {kind.title}")
         if "sc_id" in body:
             raise bad_request("sc_id cannot be set when scheduling a new change")
@@ -840,6 +913,7 @@ class List(Resource):
             for name in ("telemetry_product", "telemetry_channel", "telemetry_uptake"):
                 conditions[name] = body.get(name)
         conditions["when"] = check_when(conditions["when"])
+        conditions[PLUGIN_CONDITIONS] = plugin
         new = kind.parse(body, change_type, None)
         user = self.ctx.user(req)
         with self.ctx.writing(user) as session:
@@ -876,6 +950,9 @@ class Single(Resource):
         sc_version = body["sc_data_version"]
         if isinstance(sc_version, bool) or not isinstance(sc_version, int):
             raise invalid(f"sc_data_version: {sc_version!r} is not of type 'integer'")
+        # Absent: the conditions stay as they are; null or {}: the change has none any more.
+        edited = PLUGIN_CONDITIONS in body
+        plugin = plugin_conditions(self.ctx, body[PLUGIN_CONDITIONS]) if edited else None
         user = self.ctx.user(req)
         with self.ctx.writing(user) as session:
             sc = load_pending_sc(session, kind, sc_id, "update", missing=lambda: not_found("Unknown sc_id"))
@@ -890,6 +967,8 @@ class Single(Resource):
                 if name in body:
                     conditions[name] = body[name]
             conditions["when"] = check_when(conditions["when"])
+            if edited:
+                conditions[PLUGIN_CONDITIONS] = plugin
             data_version = body.get("data_version", stored.get("data_version"))
             current = None if change_type == "insert" else current_row(session, kind, new)
             kind.complete(session, change_type, current, new)
@@ -984,7 +1063,8 @@ class Revisions(Resource):
             count = session.history_count(kind.sc_table, where)
             rows = session.history(kind.sc_table, where, limit=limit, offset=(page - 1) * limit)
             if isinstance(kind, RuleKind):
-                revisions = [rules.sc_history_json(session, row) for row in rows]
+                revisions = [_with_plugin_conditions(session, kind, row, rules.sc_history_json(session, row))
+                             for row in rows]
             else:
                 revisions = [kind.present(_revision(session, kind, row)) for row in rows]
         send_json(resp, {"count": count, "revisions": revisions})
@@ -1022,7 +1102,8 @@ class Revisions(Resource):
                 raise unknown_error("Scheduled change already completed. Cannot update now.")
             recorded = session.history(kind.conditions_table, {"sc_id": sc["sc_id"],
                                                                "data_version": change["data_version"]}, limit=1)
-            conditions = {name: (recorded[0] if recorded else {}).get(name) for name in kind.condition_columns()}
+            conditions = {name: (recorded[0] if recorded else {}).get(name)
+                          for name in kind.condition_columns() + (PLUGIN_CONDITIONS,)}
             conditions["when"] = check_when(conditions["when"])
             values = base_values(change)
             new = {c: values.get(c) for c in kind.columns}
@@ -1034,10 +1115,21 @@ class Revisions(Resource):
 
 
 def _revision(session: Session, kind: Kind, row: Mapping[str, Any]) -> dict:
-    out = sc_revision(session, kind.table, row)
+    out = sc_revision(session, kind.table, row)  # plugin conditions included, when the version had some
     if out.get("complete") is not None:
         out["complete"] = bool(out["complete"])
     return out
+
+
+def _with_plugin_conditions(session: Session, kind: Kind, row: Mapping[str, Any], revision: dict) -> dict:
+    """``revision`` (of history row ``row``) with the plugin conditions of its version, if it had any
+    (for rules, whose revisions :func:`.rules.sc_history_json` builds from the reference's columns)."""
+    recorded = session.history(kind.conditions_table, {"sc_id": row["sc_id"], "data_version": row["data_version"]},
+                               limit=1)
+    plugin = recorded[0].get(PLUGIN_CONDITIONS) if recorded else None
+    if plugin:
+        revision[PLUGIN_CONDITIONS] = plugin
+    return revision
 
 
 class ReleaseDiff(Resource):
@@ -1083,5 +1175,6 @@ def routes(ctx: AdminContext) -> list[tuple[str, Resource]]:
     return found
 
 
-__all__ = ["KINDS", "Kind", "PINS", "RELEASES", "cancel", "check_due", "check_signer", "check_when", "enact",
-           "prepare_enact", "revoke", "rewrite", "routes", "schedule", "sign", "signoff_role"]
+__all__ = ["KINDS", "Kind", "PINS", "PLUGIN_CONDITIONS", "RELEASES", "cancel", "check_due", "check_signer",
+           "check_when", "enact", "plugin_conditions", "prepare_enact", "revoke", "rewrite", "routes", "schedule",
+           "sign", "signoff_role"]

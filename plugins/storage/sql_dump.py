@@ -31,7 +31,7 @@ from typing import Any, Mapping, Sequence
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     BigInteger, Boolean, Column, Connection, Integer, LargeBinary, String, Table, TypeDecorator, UniqueConstraint,
-    func, insert, select,
+    func, insert, select, text,
 )
 
 from balrog_engine.storage import DatasetRejected
@@ -268,7 +268,8 @@ def _refuse(message: str):
 # --- restore ---------------------------------------------------------------------------------------
 def restore(conn: Connection, tables: Sequence[tuple[Table, list[dict]]]) -> None:
     """In ``conn``'s (write) transaction: empty every dumped table, insert ``tables`` (from
-    :func:`parse`) with their ids as given, and move PostgreSQL's sequences past them."""
+    :func:`parse`) with their ids as given, and move the id counters of PostgreSQL and SQLite
+    past them."""
     for table in reversed(DUMPED_TABLES):
         conn.execute(table.delete())
     for table, rows in tables:
@@ -277,19 +278,44 @@ def restore(conn: Connection, tables: Sequence[tuple[Table, list[dict]]]) -> Non
     if conn.dialect.name == "postgresql":
         for table in DUMPED_TABLES:
             _sync_sequence(conn, table)
+    elif conn.dialect.name == "sqlite":
+        for table in DUMPED_TABLES:
+            _sync_sqlite_counter(conn, table)
+
+
+def _highest_id(conn: Connection, table: Table) -> int | None:
+    """The highest value of ``table``'s auto-increment id in the table and in the tables named
+    after it that have the column (``rules_history.rule_id``, ``…_scheduled_changes_signoffs.sc_id``,
+    …): ids of deleted objects live on there, and must not be handed out again. None when the
+    table has no auto-increment id."""
+    column = table.autoincrement_column
+    if column is None:
+        return None
+    related = [other for other in DUMPED_TABLES
+               if (other is table or other.name.startswith(f"{table.name}_")) and column.name in other.c]
+    return max(conn.execute(select(func.max(other.c[column.name]))).scalar() or 0 for other in related)
 
 
 def _sync_sequence(conn: Connection, table: Table) -> None:
-    """Move the sequence of ``table``'s auto-increment id past every id restored, so the next
-    generated one is new: past the ids in the table and in the tables named after it that
-    have the column (``rules_history.rule_id``, ``…_scheduled_changes_signoffs.sc_id``, …),
-    so that ids of deleted objects are not handed out again. SQLite and MySQL move their
-    counters past explicit ids themselves."""
-    column = table.autoincrement_column
-    if column is None:
+    """Move the PostgreSQL sequence of ``table``'s auto-increment id past every id restored
+    (:func:`_highest_id`), so the next generated one is new. MySQL moves its counters past
+    explicit ids itself."""
+    highest = _highest_id(conn, table)
+    if highest is None:
         return
-    related = [other for other in DUMPED_TABLES
-               if (other is table or other.name.startswith(f"{table.name}_")) and column.name in other.c]
-    highest = max(conn.execute(select(func.max(other.c[column.name]))).scalar() or 0 for other in related)
-    sequence = func.pg_get_serial_sequence(table.name, column.name)
+    sequence = func.pg_get_serial_sequence(table.name, table.autoincrement_column.name)
     conn.execute(select(func.setval(sequence, highest + 1, False)))
+
+
+def _sync_sqlite_counter(conn: Connection, table: Table) -> None:
+    """The same for SQLite's AUTOINCREMENT tables: their counter (``sqlite_sequence``) survives the
+    emptying and only ever moves past the ids inserted, so set it to the restored highest."""
+    if not table.dialect_options["sqlite"]["autoincrement"]:
+        return
+    highest = _highest_id(conn, table)
+    if highest is None:
+        return
+    conn.execute(text("DELETE FROM sqlite_sequence WHERE name = :name"), {"name": table.name})
+    if highest:
+        conn.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:name, :seq)"),
+                     {"name": table.name, "seq": highest})

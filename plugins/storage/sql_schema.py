@@ -61,6 +61,12 @@ TABLE_OPTIONS = {
     for option, value in (("engine", "InnoDB"), ("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
 }
 
+#: On SQLite, an ``INTEGER PRIMARY KEY`` without AUTOINCREMENT takes the highest id in use plus
+#: one: deleting the newest row frees its id, and the next row would get it along with the old
+#: row's history (and, for scheduled changes, its conditions and signoffs history). AUTOINCREMENT
+#: never hands an id out twice. The servers' sequences and AUTO_INCREMENT never reuse ids anyway.
+NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
+
 metadata = MetaData()
 
 #: The ranges of Integer and BigInteger columns, the same on every dialect.
@@ -117,7 +123,7 @@ rules = Table(
     *_rule_value_columns(),
     Column("data_version", Integer, nullable=False, default=1),
     UniqueConstraint("alias", name="rules_alias_key"),
-    **TABLE_OPTIONS,
+    **TABLE_OPTIONS, **NEVER_REUSED_IDS,
 )
 
 releases = Table(
@@ -238,7 +244,11 @@ SERVICE_TABLES = (change_counter, dockerflow)
 
 # --- history ---------------------------------------------------------------------------------------
 def _history(table: Table, compact: bool = False) -> Table:
-    return history_table_for(table, metadata, compact=compact)
+    history = history_table_for(table, metadata, compact=compact)
+    # The history table copies its table's options, AUTOINCREMENT included; history rows are never
+    # deleted, so their ids cannot be reused and the plain rowid serves (as revision 0003 made them).
+    history.dialect_options["sqlite"]["autoincrement"] = False
+    return history
 
 
 # rules_history predates the generic declaration (revision 0001); same layout, its own names.
@@ -272,7 +282,7 @@ def _scheduled_change_tables(base: Table, untracked: tuple[str, ...] = (), uptak
         Column("change_type", String(50), nullable=False),
         *desired,
         Column("data_version", Integer, nullable=False, default=1),
-        **TABLE_OPTIONS,
+        **TABLE_OPTIONS, **NEVER_REUSED_IDS,
     )
     telemetry = [Column("telemetry_product", String(PRODUCT)), Column("telemetry_channel", String(75)),
                  Column("telemetry_uptake", Integer)] if uptake else []
@@ -282,6 +292,9 @@ def _scheduled_change_tables(base: Table, untracked: tuple[str, ...] = (), uptak
         Column("when", BigInteger),
         *telemetry,
         Column("data_version", Integer, nullable=False, default=1),
+        # The plugin conditions beyond ``when`` (and the rules' telemetry columns), as JSON
+        # ``{"<condition name>": {params}}``, NULL when there are none. Last: revision 0006 added it.
+        Column("conditions", Text),
         **TABLE_OPTIONS,
     )
     signoffs = Table(
@@ -324,8 +337,14 @@ def _versioned() -> dict[str, VersionedTable]:
     base_json = {"releases": ("base_data",), "permissions": ("base_options",), "releases_json": ("base_data",),
                  "release_assets": ("base_data",)}
     for base, tables in SCHEDULED.items():
+        changes, conditions, _ = tables
         for table in tables:
-            json_columns = base_json.get(base, ()) if table is tables[0] else ()
+            if table is changes:
+                json_columns = base_json.get(base, ())
+            elif table is conditions:
+                json_columns = ("conditions",)  # the plugin conditions
+            else:
+                json_columns = ()
             declared[table.name] = VersionedTable(table, _history(table), json_columns=json_columns)
     return declared
 

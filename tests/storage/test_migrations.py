@@ -13,13 +13,13 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData, Table, event, insert, inspect, select
+from sqlalchemy import MetaData, Table, event, insert, inspect, select, text
 
 from balrog_engine import Dataset, StoredRelease
 from balrog_plugins.storage import sql, sql_schema
 from tests.storage.databases import backend_urls, wipe
 
-HEAD = "0005"
+HEAD = "0006"
 
 
 @pytest.fixture(params=backend_urls(memory=False))
@@ -209,6 +209,62 @@ def test_database_made_by_create_all_with_position_is_stamped_at_head(open_stora
     assert storage.change_counter() == 2
 
 
+def test_database_made_by_create_all_at_0005_is_stamped_and_upgraded(open_storage, engine):
+    sql.metadata.create_all(engine)
+    with engine.begin() as conn:  # as create_all made it at revision 0005: no plugin conditions column yet
+        quote = conn.dialect.identifier_preparer.quote
+        for table in sql.metadata.sorted_tables:
+            if "conditions" in table.c:
+                conn.execute(text(f"ALTER TABLE {quote(table.name)} DROP COLUMN conditions"))
+    assert revision_of(engine) is None
+    storage = open_storage()
+    assert storage.upgrade() == HEAD
+    assert schema_differences(engine) == []
+    with storage.session("alice") as session:  # the new column works
+        session.insert("rules_scheduled_changes_conditions", {"sc_id": 1, "conditions": {"uptake": {"target": 5}}})
+        assert session.get("rules_scheduled_changes_conditions", {"sc_id": 1})["conditions"] == \
+            {"uptake": {"target": 5}}
+
+
+#: The scheduled changes a 0005 database holds in the test below.
+SC, SC_CONDITIONS = "permissions_scheduled_changes", "permissions_scheduled_changes_conditions"
+
+
+def test_upgrade_to_0006_keeps_scheduled_changes_and_never_reuses_their_ids(open_storage, engine):
+    """Three changes, the newest of them cancelled (its history remains): after the upgrade, the
+    changes are intact, their conditions have no plugin conditions, and a new change gets id 4 on
+    every backend (SQLite would hand out 3 again without AUTOINCREMENT)."""
+    upgrade_to(engine, "0005")
+    tables = sql.metadata.tables
+    changes, conditions = tables[SC], tables[SC_CONDITIONS]
+    with engine.begin() as conn:
+        for number in (1, 2, 3):
+            sc_id = conn.execute(insert(changes).values(
+                scheduled_by="alice", complete=False, change_type="insert", base_permission="admin",
+                base_username=f"user{number}@x", data_version=1)).inserted_primary_key[0]
+            assert sc_id == number
+            conn.execute(insert(conditions).values(sc_id=sc_id, when=4102444800000 + number, data_version=1))
+            for table in (tables[f"{SC}_history"], tables[f"{SC_CONDITIONS}_history"]):
+                conn.execute(insert(table), [  # the placeholder and version 1 of an insert
+                    {"changed_by": "alice", "timestamp": 1, "sc_id": sc_id, "data_version": None},
+                    {"changed_by": "alice", "timestamp": 2, "sc_id": sc_id, "data_version": 1}])
+        conn.execute(conditions.delete().where(conditions.c.sc_id == 3))
+        conn.execute(changes.delete().where(changes.c.sc_id == 3))
+
+    storage = open_storage()
+    assert storage.upgrade() == HEAD
+    assert schema_differences(engine) == []
+    with storage.session("bob") as session:
+        assert [(row["sc_id"], row["base_username"]) for row in session.rows(SC)] == [(1, "user1@x"), (2, "user2@x")]
+        assert [(row["when"], row["conditions"]) for row in session.rows(SC_CONDITIONS)] == [
+            (4102444800001, None), (4102444800002, None)]
+        assert len(session.history(SC, {"sc_id": 3})) == 1  # the cancelled change's history is still there
+        created = session.insert(SC, {"scheduled_by": "bob", "complete": False, "change_type": "insert",
+                                      "base_permission": "admin", "base_username": "new@x"})
+        assert created == {"sc_id": 4}
+        assert [change.changed_by for change in session.changes(SC, created)] == ["bob", "bob"]
+
+
 def test_upgrade_twice_is_a_no_op(open_storage, engine):
     first = open_storage()
     assert first.upgrade() == HEAD
@@ -295,4 +351,4 @@ def test_migrations_ship_as_packages():
     assert (sql.MIGRATIONS / "__init__.py").is_file() and (sql.MIGRATIONS / "versions" / "__init__.py").is_file()
     assert sorted(p.name for p in (sql.MIGRATIONS / "versions").glob("0*.py")) == [
         "0001_initial_schema.py", "0002_release_position.py", "0003_versioned_tables.py",
-        "0004_releases_v2.py", "0005_dockerflow.py"]
+        "0004_releases_v2.py", "0005_dockerflow.py", "0006_sc_conditions.py"]

@@ -355,3 +355,38 @@ def test_revert_a_release_change(full):
                  {"change_id": first["change_id"]}).text == "Success"
     change = _call(r, "GET", "/scheduled_changes/releases/1").json["scheduled_change"]
     assert (change["data"]["extv"], change["scheduled_by"], change["sc_data_version"]) == ("61.0.1", ADMIN, 3)
+
+
+# --- ids are never handed out twice ------------------------------------------------------------------------
+def test_the_id_of_a_cancelled_newest_change_is_not_reused(full):
+    """SQLite gives a new row the highest id in use plus one unless the table says AUTOINCREMENT:
+    the next change would get the cancelled one's id and show its history as its own."""
+    r = full("sc-rules-lifecycle")
+    _steps(r, 5)  # rules 1 (Firefox/release) and 2 (Firefox/beta), no change yet
+    update = {"change_type": "update", "rule_id": 2, "data_version": 1, "when": WHEN, "mapping": "Firefox-61.0-build1",
+              "priority": 90, "backgroundRate": 100, "update_type": "minor", "product": "Firefox"}
+    assert _call(r, "POST", "/scheduled_changes/rules", ALICE, update).json["sc_id"] == 1
+    assert _call(r, "POST", "/scheduled_changes/rules", ALICE,
+                 {**update, "rule_id": 1, "channel": "release"}).json["sc_id"] == 2
+    assert _call(r, "POST", "/scheduled_changes/rules/2", ALICE,
+                 {"sc_data_version": 1, "data_version": 1, "comment": "edited"}).status_code == 200
+    assert _call(r, "DELETE", "/scheduled_changes/rules/2", ALICE, query="data_version=2").status_code == 200
+
+    created = _call(r, "POST", "/scheduled_changes/rules", CAROL, {**update, "rule_id": 1, "channel": "release"}).json
+    assert created["sc_id"] == 3
+    revisions = _call(r, "GET", "/scheduled_changes/rules/3/revisions").json
+    assert revisions["count"] == 1
+    assert [(rev["sc_id"], rev["changed_by"], rev["comment"]) for rev in revisions["revisions"]] == [(3, CAROL, None)]
+    assert _call(r, "GET", "/scheduled_changes/rules/2").status_code == 404
+
+
+def test_the_id_of_a_deleted_newest_rule_is_not_reused(full):
+    r = full("sc-rules-lifecycle")
+    _steps(r, 5)
+    assert _call(r, "DELETE", "/rules/2", ALICE, query="data_version=1").status_code == 200
+    created = _call(r, "POST", "/rules", ALICE, {"priority": 10, "backgroundRate": 0, "update_type": "minor",
+                                                 "product": "Firefox", "channel": "aurora",
+                                                 "mapping": "Firefox-60.0-build1"})
+    assert created.status_code == 200 and created.text == "3"
+    revisions = _call(r, "GET", "/rules/3/revisions").json
+    assert (revisions["count"], [rule["rule_id"] for rule in revisions["rules"]]) == (1, [3])
