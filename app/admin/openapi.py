@@ -28,7 +28,7 @@ from marshmallow import EXCLUDE, INCLUDE, fields
 
 from . import permissions, schemas as s
 from .app import AdminContext, Resource
-from .requests import check_query
+from .requests import MAX_PAGE, check_query
 
 OPENAPI_VERSION = "3.1.0"
 TITLE = "Balrog admin API"
@@ -134,6 +134,18 @@ DATA_VERSION_QUERY = Param("data_version", {"type": "integer", "minimum": -INT32
                            "The data_version the object was read at.", True, example=1)
 PAGING = (_int_param("page", "Page number (default 1).", minimum=1, maximum=INT32_MAX),
           _int_param("limit", "Entries per page.", minimum=1, maximum=INT32_MAX))
+#: Opt-in paging of the whole lists (:func:`.requests.list_page`): without either parameter the
+#: whole list, as the reference answers; with one, a slice and its total in ``X-Total-Count``.
+LIST_PAGING = (_int_param("page", "Page number, from 1 (default 1). Without `page` and `limit`, the whole list.",
+                          minimum=1, maximum=INT32_MAX),
+               _int_param("limit", f"Entries per page (default 100, at most {MAX_PAGE}).", minimum=1,
+                          maximum=MAX_PAGE))
+TOTAL = "X-Total-Count"
+#: What the response headers the document names hold.
+HEADERS = {
+    "X-Data-Version": ("The object's data_version.", {"type": "string"}),
+    TOTAL: ("The length of the whole list; only when `page` or `limit` is given.", {"type": "integer", "minimum": 0}),
+}
 HISTORY_FILTERS = PAGING + (
     _str_param("changed_by", "Only changes made by this user."),
     _int_param("change_id", "Only this history entry."),
@@ -166,9 +178,11 @@ def _rules() -> dict:
     return {
         ("get", "/rules"): Operation(
             "List the rules, or all of them as they were at a point in time", tag,
-            {200: _ok("The rules, by priority, version and mapping.", s.RuleListSchema)}, (400,),
+            {200: _ok("The rules, by priority, version and mapping (`count`: all of them, when paged too).",
+                      s.RuleListSchema, headers=(TOTAL,))}, (400,),
             query=(_str_param("product", "Only rules of this product."),
-                   _int_param("timestamp", "The rules as they were at this time (ms); not with `product`."))),
+                   _int_param("timestamp", "The rules as they were at this time (ms); not with `product`."))
+            + LIST_PAGING),
         ("post", "/rules"): Operation(
             "Create a rule", tag, {200: _ok("The new rule's id, as bare JSON text.", {"type": "integer"}, HTML)},
             (400, 401, 403, 413), body=s.NewRuleSchema, auth=True,
@@ -219,8 +233,9 @@ def _releases() -> dict:
         ("get", "/releases"): Operation(
             "List the releases (v1 table)", tag,
             {200: _ok("The releases (or only their names with `names_only`).",
-                      {"oneOf": [s.ReleaseListSchema, s.ReleaseNamesSchema]})}, (400,),
-            query=(_str_param("product"), _str_param("name_prefix"), _flag_param("names_only", "Names only."))),
+                      {"oneOf": [s.ReleaseListSchema, s.ReleaseNamesSchema]}, headers=(TOTAL,))}, (400,),
+            query=(_str_param("product"), _str_param("name_prefix"), _flag_param("names_only", "Names only."))
+            + LIST_PAGING),
         ("post", "/releases"): Operation(
             "Create a release", tag, {201: _ok("Created.", NEW_DATA_VERSION, HTML)}, (400, 401, 403, 413),
             body=s.NewReleaseSchema, auth=True,
@@ -274,8 +289,9 @@ def _releases_v2() -> dict:
         ("get", "/v2/releases"): Operation(
             "List the releases (v2 storage)", tag,
             {200: _ok("The releases, by name (a bare array of names with `names_only`).",
-                      {"oneOf": [s.V2ReleaseListSchema, {"type": "array", "items": {"type": "string"}}]})},
-            (400,), query=(_flag_param("names_only", "Names only."),)),
+                      {"oneOf": [s.V2ReleaseListSchema, {"type": "array", "items": {"type": "string"}}]},
+                      headers=(TOTAL,))},
+            (400,), query=(_flag_param("names_only", "Names only."),) + LIST_PAGING),
         ("get", "/v2/releases/{name}"): Operation(
             "A release: its blob and data_versions tree", tag, {200: _ok("The release.", s.V2ReleaseSchema)}, (404,),
             path=V2_NAME),
@@ -328,8 +344,9 @@ def _users() -> dict:
     kind = {"permission": {"type": "string", "enum": list(permissions.KINDS)}}
     return {
         ("get", "/users"): Operation(
-            "Every user with a permission", tag, {200: _ok("Keyed by username.", s.UsersSchema)}, (400, 401, 403),
-            auth=True),
+            "Every user with a permission", tag,
+            {200: _ok("Keyed by username (paged: a slice of the users, in the same order).", s.UsersSchema,
+                      headers=(TOTAL,))}, (400, 401, 403), query=LIST_PAGING, auth=True),
         ("get", "/users/{username}"): Operation(
             "A user's permissions and roles", tag, {200: _ok("The user.", s.UserSchema)}, (400, 401, 403, 404),
             auth=True),
@@ -370,7 +387,9 @@ def _shutoffs() -> dict:
     tag = "emergency shutoff"
     return {
         ("get", "/emergency_shutoff"): Operation(
-            "The emergency shutoffs", tag, {200: _ok("The shutoffs.", s.ShutoffListSchema)}, (400,)),
+            "The emergency shutoffs", tag,
+            {200: _ok("The shutoffs (`count`: all of them, when paged too).", s.ShutoffListSchema, headers=(TOTAL,))},
+            (400,), query=LIST_PAGING),
         ("post", "/emergency_shutoff"): Operation(
             "Stop updates of a product on a channel", tag, {201: _ok("The shutoff.", s.ShutoffSchema)},
             (400, 401, 403, 413), body=s.NewShutoffSchema, auth=True,
@@ -394,8 +413,9 @@ def _required_signoffs() -> dict:
         base = f"/required_signoffs/{segment}"
         out.update({
             ("get", base): Operation(
-                f"The {segment} signoff requirements", tag, {200: _ok("The requirements.", lister)}, (400,),
-                query=tuple(_str_param(n) for n in decision)),
+                f"The {segment} signoff requirements", tag,
+                {200: _ok("The requirements (`count`: all of them, when paged too).", lister, headers=(TOTAL,))},
+                (400,), query=tuple(_str_param(n) for n in decision) + LIST_PAGING),
             ("post", base): Operation(
                 f"Create the first {segment} signoff requirement of a "
                 f"{'product and channel' if segment == 'product' else 'product'}", tag,
@@ -471,30 +491,30 @@ class SCType:
 
 
 SC_TYPES = (
-    SCType("rules", "Rule", s.RuleSCSchema, s.RuleSCRevisionSchema, s.NewRuleSCSchema, s.RuleSCUpdateSchema,
+    SCType("rules", "Rule", s.RuleSCSchema, s.RuleSCRevisionSchema, *s.SC_BODIES["rules"],
            (_int_param("rule_id", "Only changes of this rule.", maximum=INT32_MAX),),
            example={"change_type": "update", "when": LATER, "rule_id": 1, "data_version": 1, "priority": 100,
                     "backgroundRate": 25, "update_type": "minor", "product": "Firefox", "channel": "release",
                     "mapping": "Firefox-60.0-build1"}),
-    SCType("releases", "Release", s.ReleaseSCSchema, s.ReleaseSCRevisionSchema, s.NewReleaseSCSchema,
-           s.ReleaseSCUpdateSchema, (_str_param("name"),),
+    SCType("releases", "Release", s.ReleaseSCSchema, s.ReleaseSCRevisionSchema, *s.SC_BODIES["releases"],
+           (_str_param("name"),),
            example={"change_type": "update", "when": LATER, "name": "Firefox-60.0-build1", "data_version": 1,
                     "read_only": True}),
-    SCType("permissions", "Permission", s.PermissionSCSchema, s.PermissionSCRevisionSchema, s.NewPermissionSCSchema,
-           s.PermissionSCUpdateSchema,
+    SCType("permissions", "Permission", s.PermissionSCSchema, s.PermissionSCRevisionSchema,
+           *s.SC_BODIES["permissions"],
            example={"change_type": "insert", "when": LATER, "permission": "release", "username": "bob@example.com",
                     "options": json.dumps({"products": ["Firefox"]})}),
     SCType("required_signoffs/product", "ProductRequiredSignoff", s.ProductRSSCSchema, s.ProductRSSCRevisionSchema,
-           s.NewProductRSSCSchema, s.ProductRSSCUpdateSchema, (_str_param("product"), _str_param("channel")),
+           *s.SC_BODIES["required_signoffs/product"], (_str_param("product"), _str_param("channel")),
            example={"change_type": "insert", "when": LATER, "product": "Firefox", "channel": "beta",
                     "role": "relman", "signoffs_required": 1}),
     SCType("required_signoffs/permissions", "PermissionsRequiredSignoff", s.PermissionsRSSCSchema,
-           s.PermissionsRSSCRevisionSchema, s.NewPermissionsRSSCSchema, s.PermissionsRSSCUpdateSchema,
+           s.PermissionsRSSCRevisionSchema, *s.SC_BODIES["required_signoffs/permissions"],
            (_str_param("product"), _str_param("channel", "Accepted and ignored.")),
            example={"change_type": "insert", "when": LATER, "product": "Firefox", "role": "relman",
                     "signoffs_required": 1}),
     SCType("emergency_shutoff", "EmergencyShutoff", s.ShutoffSCSchema, s.ShutoffSCRevisionSchema,
-           s.NewShutoffSCSchema, s.ShutoffSCUpdateSchema, revisions=False,
+           *s.SC_BODIES["emergency_shutoff"], revisions=False,
            example={"change_type": "delete", "when": LATER, "product": "Firefox", "channel": "nightly",
                     "data_version": 1}),
     SCType("pinnable_releases", "Pin", s.PinSCSchema, s.PinSCRevisionSchema, revisions=False),
@@ -650,7 +670,7 @@ def _operation(method: str, path: str, op: Operation | None) -> dict:
             for content_type, schema in answer.also.items():
                 response["content"].update(_content(schema, content_type))
         if answer.headers:
-            response["headers"] = {h: {"description": "The object's data_version.", "schema": {"type": "string"}}
+            response["headers"] = {h: {"description": HEADERS[h][0], "schema": dict(HEADERS[h][1])}
                                    for h in answer.headers}
         responses[str(status)] = response
     for status in op.errors:

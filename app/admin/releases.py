@@ -30,10 +30,10 @@ from typing import Any, Iterable, Mapping
 from balrog_engine import BlobValidationError, StaleVersion, flatten_errors, release_conflict_rule
 from balrog_engine.allowlist import Allowlist
 
-from . import permissions, sc_merge, signoffs
+from . import permissions, sc_merge, schemas, signoffs
 from .app import AdminContext, Resource, send_empty, send_html_json, send_json
 from .problems import PROBLEM_JSON, Problem, bad_request, invalid, not_found, outdated
-from .requests import check_query, json_body, required_query_int
+from .requests import PAGING, check_query, json_body, list_page, required_query_int
 
 TABLE = "releases"
 
@@ -248,25 +248,59 @@ def _read_only_refusal(detail: str, error: ReadOnly) -> Problem:
     return Problem(403, "Forbidden", detail, [error.message])
 
 
-# --- the list, computed in one pass ---------------------------------------------------------------
-def _requirements_by_rule(rules: list[dict], requirements: list[dict]) -> dict[int, dict[str, int]]:
-    """Each rule's required signoffs (signoffs.for_product_channel, without a query per rule)."""
-    by_product: dict[Any, list[dict]] = defaultdict(list)
-    for row in requirements:
-        by_product[row["product"]].append(row)
-    memo: dict[tuple, dict[str, int]] = {}
-    out: dict[int, dict[str, int]] = {}
-    for rule in rules:
+# --- the lists, computed in one pass ----------------------------------------------------------------
+class Requirements:
+    """The product signoff requirements, read once, answering what :mod:`.signoffs` answers with a
+    query per rule or product (``for_rules``, ``for_product``): the release lists need them for
+    every release, and thousands of queries per list would dominate its time."""
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]]):
+        self.rows = list(rows)
+        self.by_product: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+        for row in self.rows:
+            self.by_product[row["product"]].append(row)
+        self._by_rule_key: dict[tuple, dict[str, int]] = {}
+
+    def for_rule(self, rule: Mapping[str, Any]) -> dict[str, int]:
+        """``signoffs.for_product_channel`` of the rule's product and channel (shared: do not change it)."""
         key = (rule.get("product"), rule.get("channel"))
-        if key not in memo:
-            rows = by_product.get(key[0], []) if key[0] else requirements
+        if key not in self._by_rule_key:
+            rows = self.by_product.get(key[0], []) if key[0] else self.rows
             needed: dict[str, int] = {}
             for row in rows:
                 if signoffs.channel_matches(key[1], row["channel"]):
                     needed[row["role"]] = max(needed.get(row["role"], 0), row["signoffs_required"])
-            memo[key] = needed
-        out[rule["rule_id"]] = memo[key]
-    return out
+            self._by_rule_key[key] = needed
+        return self._by_rule_key[key]
+
+    def for_rules(self, rules: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """``signoffs.for_rules``: the max per role over the rules."""
+        needed: dict[str, int] = {}
+        for rule in rules:
+            for role, count in self.for_rule(rule).items():
+                needed[role] = max(needed.get(role, 0), count)
+        return needed
+
+    def for_product(self, product: str | None) -> dict[str, int]:
+        """``signoffs.for_product``: every requirement of the product, any channel."""
+        needed: dict[str, int] = {}
+        for row in self.by_product.get(product, []):
+            needed[row["role"]] = max(needed.get(row["role"], 0), row["signoffs_required"])
+        return needed
+
+
+def rules_by_release(rules: Iterable[Mapping[str, Any]], names: Iterable[str] | None = None) -> dict[str, list[dict]]:
+    """The rules mapping each release (``mapping`` or ``fallbackMapping``; only ``names`` when given),
+    by rule id."""
+    wanted = None if names is None else set(names)
+    found: dict[str, list[dict]] = defaultdict(list)
+    for rule in rules:
+        for target in dict.fromkeys((rule.get("mapping"), rule.get("fallbackMapping"))):
+            if target is not None and (wanted is None or target in wanted):
+                found[target].append(rule)
+    for mapped in found.values():
+        mapped.sort(key=lambda r: r["rule_id"])
+    return found
 
 
 def release_list(ctx: AdminContext, product: str | None = None, name_prefix: str | None = None) -> list[dict]:
@@ -276,33 +310,22 @@ def release_list(ctx: AdminContext, product: str | None = None, name_prefix: str
         summaries = ctx.storage.release_summaries()
         rules = ctx.storage.rules()
     with ctx.reading() as s:
-        requirements = s.rows("product_req_signoffs")
-        v2_only = _v2_only_names(s)
+        requirements = Requirements(s.rows("product_req_signoffs"))
+        v2_only = _v2_only_names(s, len(summaries))
     summaries = [row for row in summaries if row["name"] not in v2_only]
     if product is not None:
         summaries = [r for r in summaries if r["product"] == product]
     if name_prefix is not None:
         summaries = [r for r in summaries if r["name"].startswith(name_prefix)]
-    wanted = {r["name"] for r in summaries}
-    mapping: dict[str, list[dict]] = defaultdict(list)
-    for rule in rules:
-        for target in dict.fromkeys((rule.get("mapping"), rule.get("fallbackMapping"))):
-            if target in wanted:
-                mapping[target].append(rule)
-    needed_by_rule = _requirements_by_rule([r for rs in mapping.values() for r in rs], requirements) \
-        if mapping else {}
+    mapping = rules_by_release(rules, (r["name"] for r in summaries))
     out = []
     for summary in sorted(summaries, key=lambda r: r["name"]):
-        mapped = sorted(mapping.get(summary["name"], []), key=lambda r: r["rule_id"])
-        required: dict[str, int] = {}
-        for rule in mapped:
-            for role, count in needed_by_rule[rule["rule_id"]].items():
-                required[role] = max(required.get(role, 0), count)
+        mapped = mapping.get(summary["name"], [])
         out.append({
             "name": summary["name"], "product": summary["product"], "data_version": summary["data_version"],
             "read_only": bool(summary["read_only"]), "rule_ids": [r["rule_id"] for r in mapped],
             "rule_info": {str(r["rule_id"]): {"product": r["product"], "channel": r["channel"]} for r in mapped},
-            "required_signoffs": required,
+            "required_signoffs": requirements.for_rules(mapped),
         })
     return out
 
@@ -322,17 +345,24 @@ def _read_release(ctx: AdminContext, name: str) -> dict | None:
             "data_version": stored.data_version, "read_only": stored.read_only}
 
 
-def _v2_only_names(s) -> set[str]:
-    """Releases of v2 storage that are not in the v1 table."""
-    return {row["name"] for row in s.rows("releases_json") if not s.count(TABLE, {"name": row["name"]})}
+def _v2_only_names(s, names_in_both: int) -> set[str]:
+    """Releases of v2 storage that are not in the v1 table. ``names_in_both``: how many names the
+    two tables hold together (the release summaries). When that is the sum of their sizes, no name
+    is in both and every v2 release is v2-only: one count instead of one per v2 release (thousands
+    of queries, seconds). (The storage contract has no cheaper way to tell v1 rows apart.)"""
+    v2_names = {row["name"] for row in s.rows("releases_json")}
+    if s.count(TABLE) + len(v2_names) == names_in_both:
+        return v2_names
+    return {name for name in v2_names if not s.count(TABLE, {"name": name})}
 
 
 def v1_summaries(ctx: AdminContext) -> list[dict]:
     """The storage's release summaries without the releases that exist only in v2 storage: the
     v1 list endpoints look at the v1 table alone (§2 intro)."""
+    summaries = ctx.storage.release_summaries()
     with ctx.reading() as s:
-        v2_only = _v2_only_names(s)
-    return [row for row in ctx.storage.release_summaries() if row["name"] not in v2_only]
+        v2_only = _v2_only_names(s, len(summaries))
+    return [row for row in summaries if row["name"] not in v2_only]
 
 
 def _release_not_found(name: str) -> Problem:
@@ -344,10 +374,10 @@ class ReleaseList(Resource):
     """``GET /releases``, ``POST /releases``."""
 
     def on_get(self, req, resp):
-        check_query(req, ("product", "name_prefix", "names_only"))
+        check_query(req, ("product", "name_prefix", "names_only") + PAGING)
         product = req.get_param("product")
         prefix = req.get_param("name_prefix")
-        rows = release_list(self.ctx, product, prefix)
+        rows = list_page(req, resp, release_list(self.ctx, product, prefix))
         if "names_only" in req.params:
             send_json(resp, {"names": [r["name"] for r in rows]})
         else:
@@ -357,6 +387,7 @@ class ReleaseList(Resource):
         check_query(req)
         body = _body(req, self.ctx, ("name", "product", "blob"), strings=("name", "product", "blob"))
         blob = _json_string(body, "blob")
+        schemas.load(schemas.NewReleaseSchema, body)
         user = self.ctx.user(req)
         name, product = body["name"], body["product"]
         with self.ctx.writing(user) as s:
@@ -388,6 +419,7 @@ class Release(Resource):
         body = _body(req, self.ctx, ("name", "product", "blob"), strings=("name", "product", "blob"),
                      integers=("data_version",))
         blob = _json_string(body, "blob")
+        schemas.load(schemas.ReleasePutSchema, body)
         user = self.ctx.user(req)
         product = body["product"]
         with self.ctx.writing(user) as s:
@@ -459,6 +491,7 @@ class ReadOnlyFlag(Resource):
         flag = body["read_only"]
         if not isinstance(flag, (bool, str)):
             raise invalid(f"read_only: {flag!r} is not of type 'boolean'")
+        schemas.load(schemas.ReadOnlyPutSchema, body)
         data_version = body["data_version"]
         user = self.ctx.user(req)
         with self.ctx.writing(user) as s:
@@ -557,6 +590,7 @@ def _partial_form(ctx: AdminContext, req, resp, name: str, target: tuple[str, st
     aliases = _name_list(body, "alias") if target is not None else []
     hash_function = _optional_string(body, "hashFunction")
     schema_version = _schema_version(body.get("schema_version"))
+    schemas.load(schemas.ReleaseFormSchema, body)
     user = ctx.user(req)
     product = body["product"]
 

@@ -27,15 +27,15 @@ from typing import Any, Mapping
 
 from balrog_engine import BlobValidationError, StaleVersion, flatten_errors
 
-from . import permissions, sc_merge, signoffs
+from . import permissions, sc_merge, schemas, signoffs
 from . import scheduled_changes as sc
 from .app import AdminContext, Resource, send_json
 from .problems import (
     PROBLEM_JSON, Problem, bad_request, forbidden, not_found, outdated, route_not_found, signoff_required,
     unknown_error,
 )
-from .releases import HASH_FUNCTION_REQUIRED, INVALID_BLOB, BlobRefused, validate_blob
-from .requests import check_query, json_object
+from .releases import HASH_FUNCTION_REQUIRED, INVALID_BLOB, BlobRefused, Requirements, rules_by_release, validate_blob
+from .requests import PAGING, check_query, json_object, list_page
 
 BASE = "releases_json"
 ASSETS = "release_assets"
@@ -361,20 +361,25 @@ def _named(responder):
 
 class ReleaseList(Resource):
     """``GET /v2/releases``: every release, and every release that exists only as a scheduled
-    creation, with what the agent needs: the pending changes, and the signoffs they require."""
+    creation, with what the agent needs: the pending changes, and the signoffs they require.
+    ``?page=``/``?limit=`` answer a slice of the names (:func:`.requests.list_page`); only the
+    releases of the slice are looked into."""
 
     def on_get(self, req, resp):
-        check_query(req, ("names_only",))
+        check_query(req, ("names_only",) + PAGING)
         with self.ctx.reading() as s:
             bases = {b["name"]: b for b in s.rows(BASE, order_by=["name"])}
             changes: dict[str, list[tuple[sc.Kind, dict]]] = {}
             for kind in (BASE_CHANGES, ASSET_CHANGES):
                 for row in s.rows(kind.sc_table, {"complete": False}, order_by=["sc_id"]):
                     changes.setdefault(row["base_name"], []).append((kind, row))
-            names = sorted(set(bases) | set(changes))
+            names = list_page(req, resp, sorted(set(bases) | set(changes)))
             if "names_only" in req.params:
                 send_json(resp, names)
                 return
+            # The rules and the requirements are read once for the whole list, not per release.
+            mapped = rules_by_release(s.rows("rules"), names) if names else {}
+            requirements = Requirements(s.rows("product_req_signoffs") if names else ())
             out = []
             for name in names:
                 pending = changes.get(name, [])
@@ -384,10 +389,8 @@ class ReleaseList(Resource):
                     out.append({"name": name, "product": None, "data_version": None, "read_only": None,
                                 "rule_info": {}, "scheduled_changes": listed})
                     continue
-                rules = sorted(s.rows("rules", {"mapping": name}) + [
-                    r for r in s.rows("rules", {"fallbackMapping": name}) if r.get("mapping") != name],
-                    key=lambda r: r["rule_id"])
-                required = signoffs.for_rules(s, rules)
+                rules = mapped.get(name, [])
+                required = requirements.for_rules(rules)
                 for kind, row in pending:
                     for role, count in sc.sc_requirements(s, kind, row).items():
                         required[role] = max(required.get(role, 0), count)
@@ -397,7 +400,7 @@ class ReleaseList(Resource):
                     "rule_info": {str(r["rule_id"]): {"product": r["product"], "channel": r["channel"]}
                                   for r in rules},
                     "required_signoffs": required,
-                    "product_required_signoffs": signoffs.for_product(s, base["product"]),
+                    "product_required_signoffs": requirements.for_product(base["product"]),
                     "scheduled_changes": listed,
                 })
         send_json(resp, {"releases": out})
@@ -438,6 +441,7 @@ class Release(Resource):
         body = json_object(req)
         blob = _require_object(body, "blob")
         when = _when(body)
+        schemas.load(schemas.V2ReleasePutSchema, body)
         old_versions = body.get("old_data_versions") or {}
         product = body.get("product")
         method = req.method
@@ -538,6 +542,7 @@ class Release(Resource):
         partial = _require_object(body, "blob")
         _required(body, "old_data_versions")
         when = _when(body)
+        schemas.load(schemas.V2ReleasePostSchema, body)
         old_versions = body.get("old_data_versions") or {}
         method = req.method
         with self.ctx.writing(user) as s:
@@ -684,6 +689,7 @@ class ReadOnlyFlag(Resource):
         if not isinstance(flag, bool):
             raise Problem(400, "Bad Request", f"{json.dumps(flag)} is not of type 'boolean' - 'read_only'",
                           content_type=PROBLEM_JSON)
+        schemas.load(schemas.V2ReadOnlySchema, body)
         with self.ctx.writing(user) as s:
             base = s.get(BASE, {"name": name})
             if base is None:
@@ -719,6 +725,7 @@ class Signoff(Resource):
         body = json_object(req)
         role = sc.signoff_role(body)
         sc.check_signer(self.ctx, user, body)
+        schemas.load(schemas.SignoffSchema, body)
         with self.ctx.writing(user) as s:
             for kind, row in _all_pending(s, name):
                 sc.sign(s, kind, row["sc_id"], user, role)
@@ -789,6 +796,7 @@ class Pinnable(Resource):
         body = json_object(req)
         _required(body, "product", "channel", "version")
         when = _when(body)
+        schemas.load(schemas.PinnableSchema, body)
         product, channel, version = body["product"], body["channel"], body["version"]
         with self.ctx.writing(user) as s:
             base = s.get(BASE, {"name": name})

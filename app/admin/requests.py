@@ -159,3 +159,23 @@ def check_string(body: Mapping[str, Any], name: str, required: bool = True, null
         raise invalid(f"{name}: {value!r} is not of type 'string'" + (", 'null'" if nullable else ""))
     if max_length is not None and len(value) > max_length:
         raise invalid(f"{name}: {value!r} is too long")
+
+
+#: The query parameters of :func:`list_page`, for ``check_query``.
+PAGING = ("page", "limit")
+
+#: The largest page a list endpoint hands out in one answer.
+MAX_PAGE = 10_000
+
+
+def list_page(req, resp, items: list) -> list:
+    """Opt-in paging of list endpoints (beyond the reference, whose lists are always whole):
+    ``?limit=N`` (1..MAX_PAGE) and ``?page=P`` (from 1) select a slice; the answer then carries the
+    total in ``X-Total-Count``. Without either parameter the whole list is answered, as recorded."""
+    page = query_int(req, "page", None, minimum=1, maximum=INT32[1])
+    limit = query_int(req, "limit", None, minimum=1, maximum=MAX_PAGE)
+    if page is None and limit is None:
+        return items
+    page, limit = page or 1, limit or 100
+    resp.set_header("X-Total-Count", str(len(items)))
+    return items[(page - 1) * limit:page * limit]

@@ -16,11 +16,11 @@ from typing import Any, Mapping, Sequence
 
 from balrog_engine import AlreadyExists, Session
 
-from . import permissions
+from . import permissions, schemas
 from .app import AdminContext, Resource, send_html_json, send_json
 from .problems import bad_request, forbidden, invalid, not_found, signoff_required
-from .requests import INT32, check_query, check_encodable, check_string, integer_like, json_object, query_int, \
-    query_value, require_query
+from .requests import INT32, PAGING, check_query, check_encodable, check_string, integer_like, json_object, \
+    list_page, query_int, query_value, require_query
 
 # --- history helpers shared by the families of this package -----------------------------------------
 def in_creation_order(session: Session, table: str, rows: list[dict], key: Sequence[str]) -> list[dict]:
@@ -59,6 +59,10 @@ def sc_revision(session: Session, table: str, row: Mapping[str, Any]) -> dict:
     for name, value in found.items():
         if name not in ("sc_id", "data_version", "change_id", "changed_by", "timestamp"):
             revision[name] = value
+    # Plugin conditions (scheduled_changes.PLUGIN_CONDITIONS) appear only when a change has some,
+    # as in the change's own JSON: the reference's rows (and the recordings) have no such member.
+    if revision.get("conditions") is None:
+        revision.pop("conditions", None)
     revision.setdefault("when", None)
     return revision
 
@@ -116,15 +120,18 @@ DIRECT_DELETE = "Required Signoffs cannot be directly deleted."
 class _Kind:
     """What differs between the product and the permissions requirement tables."""
 
-    def __init__(self, table: str, decision: tuple[str, ...], history_title: str):
+    def __init__(self, table: str, decision: tuple[str, ...], history_title: str, new_schema: type):
         self.table = table
+        self.new_schema = new_schema  # the body of POST
         self.decision = decision  # product[, channel]
         self.key = decision + ("role",)
         self.history_title = history_title
 
 
-PRODUCT = _Kind("product_req_signoffs", ("product", "channel"), "Product Required Signoffs")
-PERMISSIONS = _Kind("permissions_req_signoffs", ("product",), "Permissions Required Signoffs")
+PRODUCT = _Kind("product_req_signoffs", ("product", "channel"), "Product Required Signoffs",
+               schemas.NewProductRSSchema)
+PERMISSIONS = _Kind("permissions_req_signoffs", ("product",), "Permissions Required Signoffs",
+                   schemas.NewPermissionsRSSchema)
 
 
 def role_holders(session: Session, role: str) -> int:
@@ -139,13 +146,13 @@ class RequiredSignoffs(Resource):
         self.kind = kind
 
     def on_get(self, req, resp):
-        check_query(req, self.kind.decision)
+        check_query(req, self.kind.decision + PAGING)
         where = {name: query_value(req, name) for name in self.kind.decision if query_value(req, name) is not None}
         with self.ctx.reading() as session:
             rows = session.rows(self.kind.table, where or None)
             if not where:
                 rows = in_creation_order(session, self.kind.table, rows, self.kind.key)
-        send_json(resp, {"count": len(rows), "required_signoffs": rows})
+        send_json(resp, {"count": len(rows), "required_signoffs": list_page(req, resp, rows)})
 
     def on_post(self, req, resp):
         check_query(req)
@@ -156,6 +163,7 @@ class RequiredSignoffs(Resource):
         if "signoffs_required" not in body:
             raise invalid("'signoffs_required' is a required property")
         needed = integer_like(body["signoffs_required"], "signoffs_required", minimum=1)
+        schemas.load(self.kind.new_schema, body)
         values = {name: body[name] for name in self.kind.key}
         user = self.ctx.user(req)
         with self.ctx.writing(user) as session:

@@ -25,11 +25,12 @@ from balrog_engine import RULE_COLUMNS, AlreadyExists, Invalid, NotFound, Sessio
 from balrog_engine.matching import MalformedExpression, split_expression
 from balrog_engine.versions import InvalidVersion, parse_mozilla, parse_mozilla_or_glob
 
-from . import permissions, sc_merge, signoffs
+from . import permissions, sc_merge, schemas, signoffs
 from .app import AdminContext, Resource, send_empty, send_html_json, send_json
 from .problems import (PROBLEM_JSON, Problem, bad_request, forbidden, invalid, not_found, outdated,
                        route_not_found)
-from .requests import check_query, integer_like, json_object, query_int, query_value, required_query_int
+from .requests import PAGING, check_query, integer_like, json_object, list_page, query_int, query_value, \
+    required_query_int
 
 # --- texts of the reference ------------------------------------------------------------------------
 RULE_NOT_FOUND = ("Requested rule wasn't found", "Requested rule does not exist")
@@ -337,26 +338,27 @@ class Rules(Resource):
     """``/rules``"""
 
     def on_get(self, req, resp):
-        check_query(req, ("product", "timestamp"))
+        check_query(req, ("product", "timestamp") + PAGING)
         timestamp = query_int(req, "timestamp")
         product = query_value(req, "product")
         if timestamp is not None and product is not None:
             raise Problem(400, "Bad Request", TIMESTAMP_AND_PRODUCT, content_type=PROBLEM_JSON)
         with self.ctx.reading() as session:
             if timestamp is not None:
-                rules = [rule_json(row, ("change_id", "changed_by", "timestamp"))
-                         for row in ordered(point_in_time(session, timestamp))]
+                rows, extra = point_in_time(session, timestamp), ("change_id", "changed_by", "timestamp")
             else:
-                rows = session.rows("rules", {"product": product} if product is not None else None)
-                rules = [rule_json(row) for row in ordered(rows)]
-        send_json(resp, {"count": len(rules), "rules": rules})
+                rows, extra = session.rows("rules", {"product": product} if product is not None else None), ()
+        rows = ordered(rows)
+        send_json(resp, {"count": len(rows), "rules": [rule_json(row, extra) for row in list_page(req, resp, rows)]})
 
     def on_post(self, req, resp):
         check_query(req)
-        what = load_body(NewRuleSchema, json_object(req))
+        body = json_object(req)
+        what = load_body(NewRuleSchema, body)
         user = self.ctx.user(req)
         if what.get("mapping") is None:
             raise bad_request(MAPPING_EMPTY)
+        schemas.load(schemas.NewRuleSchema, body)
         with self.ctx.writing(user) as session:
             _check_alias(session, what)
             _check_mappings(session, what)
@@ -405,6 +407,7 @@ class SingleRule(Resource):
                 raise _not_found_json()
             if "mapping" in what and what["mapping"] is None:
                 raise bad_request(MAPPING_EMPTY)
+            schemas.load(schemas.RuleUpdateSchema, body)
             _check_mappings(session, what)
             _check_alias(session, what, current["rule_id"])
             new_version = update_rule(session, user, current, what, old_data_version, req.method)
@@ -487,6 +490,7 @@ class RuleRevisions(Resource):
             change = found[0]
             if change["rule_id"] != rule_id:
                 raise bad_request("Bad rule_id passed in the request")
+            schemas.load(schemas.RevertSchema, body)
             what = {column: change[column] for column in REVERTED}
             update_rule(session, user, current, what, current["data_version"], req.method)
         resp.status = falcon.HTTP_200

@@ -762,7 +762,8 @@ PermissionsRSSCUpdateSchema = Request.from_dict(
 NewReleaseSCSchema = Request.from_dict(
     {"change_type": _change_type(required=True), "when": _when(required=True),
      "name": _str(NAME_SIZE, required=True), "product": _nullable_str(PRODUCT_SIZE),
-     "data": JsonString("object", allow_none=True), "read_only": StrictBoolean(allow_none=True), "data_version": IntegerLike(minimum=1, allow_none=True)},
+     "data": JsonString("object", allow_none=True), "read_only": StrictBoolean(allow_none=True),
+     "data_version": IntegerLike(minimum=1, allow_none=True)},
     name="NewReleaseScheduledChange")
 ReleaseSCUpdateSchema = Request.from_dict(
     {"sc_data_version": _int(required=True), "when": _when(allow_none=True), "name": _str(NAME_SIZE),
@@ -778,6 +779,16 @@ NewShutoffSCSchema = Request.from_dict(
 ShutoffSCUpdateSchema = Request.from_dict(
     {"sc_data_version": _int(required=True), "when": _when(allow_none=True)},
     name="EmergencyShutoffScheduledChangeUpdate")
+
+#: The request bodies of each ``/scheduled_changes/<segment>`` type: (create, edit).
+SC_BODIES: dict[str, tuple[type, type]] = {
+    "rules": (NewRuleSCSchema, RuleSCUpdateSchema),
+    "releases": (NewReleaseSCSchema, ReleaseSCUpdateSchema),
+    "permissions": (NewPermissionSCSchema, PermissionSCUpdateSchema),
+    "required_signoffs/product": (NewProductRSSCSchema, ProductRSSCUpdateSchema),
+    "required_signoffs/permissions": (NewPermissionsRSSCSchema, PermissionsRSSCUpdateSchema),
+    "emergency_shutoff": (NewShutoffSCSchema, ShutoffSCUpdateSchema),
+}
 
 
 # --- required signoffs (§5) ------------------------------------------------------------------------------

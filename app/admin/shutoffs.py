@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from balrog_engine import AlreadyExists, NotFound, StaleVersion
 
-from . import permissions, sc_merge, signoffs
+from . import permissions, sc_merge, schemas, signoffs
 from .app import AdminContext, Resource, send_empty, send_json
 from .problems import PROBLEM_JSON, Problem, outdated
 from .required_signoffs import in_creation_order
-from .requests import check_encodable, check_query, check_string, json_object, required_query_int
+from .requests import PAGING, check_encodable, check_query, check_string, json_object, list_page, required_query_int
 
 TABLE = "emergency_shutoffs"
 KEY = ("product", "channel")
@@ -41,10 +41,10 @@ class Shutoffs(Resource):
     """``/emergency_shutoff``."""
 
     def on_get(self, req, resp):
-        check_query(req)
+        check_query(req, PAGING)
         with self.ctx.reading() as session:
             rows = in_creation_order(session, TABLE, session.rows(TABLE), KEY)
-        send_json(resp, {"count": len(rows), "shutoffs": [_row(r) for r in rows]})
+        send_json(resp, {"count": len(rows), "shutoffs": [_row(r) for r in list_page(req, resp, rows)]})
 
     def on_post(self, req, resp):
         check_query(req)
@@ -53,6 +53,7 @@ class Shutoffs(Resource):
         check_string(body, "product")
         check_string(body, "channel")
         check_string(body, "comment", required=False, nullable=True)
+        schemas.load(schemas.NewShutoffSchema, body)
         values = {"product": body["product"], "channel": body["channel"], "comment": body.get("comment")}
         user = self.ctx.user(req)
         with self.ctx.writing(user) as session:

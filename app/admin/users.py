@@ -18,11 +18,11 @@ from typing import Any, Iterable, Mapping
 
 from balrog_engine import AlreadyExists, NotFound, Session, StaleVersion
 
-from . import permissions, sc_merge, signoffs
+from . import permissions, sc_merge, schemas, signoffs
 from .app import AdminContext, Resource, send_empty, send_html_json, send_json
 from .problems import bad_request, forbidden, invalid, not_found, outdated, unknown_error
 from .required_signoffs import history_query, history_view, role_holders
-from .requests import check_encodable, check_query, json_object, required_query_int
+from .requests import PAGING, check_encodable, check_query, json_object, list_page, required_query_int
 
 VIEW_DENIED = "You are not authorized to view permissions of other users."
 
@@ -136,10 +136,10 @@ def revoke_role(session: Session, username: str, role: str, data_version: int) -
 
 # --- resources --------------------------------------------------------------------------------------------
 class Users(Resource):
-    """``/users``: every user with at least one permission."""
+    """``/users``: every user with at least one permission (``?page=``/``?limit=`` page the users)."""
 
     def on_get(self, req, resp):
-        check_query(req)
+        check_query(req, PAGING)
         user = self.ctx.user(req)
         with self.ctx.reading() as session:
             check_view(session, user, None)
@@ -151,7 +151,7 @@ class Users(Resource):
             for row in session.rows("user_roles"):
                 if row["username"] in users:
                     users[row["username"]]["roles"].append({"role": row["role"], "data_version": row["data_version"]})
-        send_json(resp, users)
+        send_json(resp, dict(list_page(req, resp, list(users.items()))))
 
 
 class User(Resource):
@@ -217,6 +217,7 @@ class UserPermission(Resource):
                 raise _not_found(kind, username)
             if current is None:
                 options = parse_options(kind, body.get("options"))
+                schemas.load(schemas.PermissionPutSchema, body)
                 require_action(session, user, "create", f"{user} is not allowed to grant permissions")
                 signoffs.verify(requirements(session, [(kind, options)]), {})
                 session.insert("permissions", {**key, "options": options})
@@ -225,6 +226,7 @@ class UserPermission(Resource):
             if not body.get("data_version"):
                 raise bad_request("'data_version' is missing from request body")
             options = parse_options(kind, body.get("options"))
+            schemas.load(schemas.PermissionPutSchema if create else schemas.PermissionPostSchema, body)
             require_action(session, user, "modify", f"{user} is not allowed to modify permissions")
             signoffs.verify(requirements(session, [(kind, current["options"]), (kind, options)]), {})
             try:

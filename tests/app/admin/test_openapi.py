@@ -10,11 +10,13 @@ from urllib.parse import unquote
 import pytest
 from falcon import inspect, routing, testing
 from jsonschema import Draft202012Validator
+from marshmallow import fields
 from openapi_spec_validator import validate as validate_openapi
 
-from balrog_app.admin import openapi
+from balrog_app.admin import openapi, schemas
 from balrog_app.admin.app import AdminContext, Resource, create_admin_app
 from balrog_app.admin.auth import StaticTokens
+from balrog_app.admin.problems import Problem
 from balrog_app.admin.schemas import NewRuleSchema, load
 from balrog_app.admin.testing import seed
 from balrog_engine import load_plugins
@@ -228,3 +230,41 @@ def test_load_refuses_with_the_validation_layers_400_naming_the_member(echo, bod
     answer = echo.simulate_post("/echo", json=body)
     assert (answer.status_code, answer.headers["content-type"]) == (400, "application/problem+json")
     assert answer.json["detail"] == detail and answer.json["status"] == 400
+
+
+RULE = {"priority": 1, "backgroundRate": 1, "update_type": "minor", "mapping": "m"}
+
+
+@pytest.mark.parametrize("raw, detail", [
+    # longer than the column (the schema's maxLength: the column size)
+    (json.dumps({**RULE, "product": "p" * 16}), "product: Longer than maximum length 15."),
+    # an unpaired surrogate: valid JSON, not text a database can store
+    (json.dumps({**RULE, "comment": "\ud800"}), "comment: '\\ud800' is not valid unicode"),
+    # beyond the 32-bit column
+    (json.dumps({**RULE, "priority": 2**31}), "priority: Must be <= 2147483647."),
+])
+def test_load_refuses_what_no_column_holds(echo, raw, detail):
+    answer = echo.simulate_post("/echo", body=raw, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json["detail"] == detail
+
+
+def test_load_names_nested_members_by_their_path():
+    nested = schemas.Request.from_dict({"items": fields.List(fields.Nested(schemas.Request.from_dict(
+        {"role": schemas._str(50, required=True)})))})
+    with pytest.raises(Problem) as refused:
+        load(nested, {"items": [{"role": "relman"}, {"role": 5}]})
+    assert refused.value.detail == "items[1].role: Not a valid string."
+    with pytest.raises(Problem) as refused:
+        load(nested, {"items": [{}]})
+    assert refused.value.detail == "'items[0].role' is a required property"
+
+
+def test_request_schemas_take_what_the_reference_takes():
+    """Where the reference accepts more than a strict schema would, the schemas do too."""
+    assert load(schemas.ReleaseFormSchema, {"product": "Firefox", "data": "{}", "copyTo": "", "alias": ""}) == \
+        {"product": "Firefox", "data": {}, "copyTo": None, "alias": None}
+    for empty in ("", "null", "[]", "{}", None):
+        assert load(schemas.PermissionPutSchema, {"options": empty})["options"] is None
+    assert load(schemas.ReadOnlyPutSchema, {"read_only": "", "data_version": 1})["read_only"] is False
+    with pytest.raises(Problem):
+        load(schemas.ReadOnlyPutSchema, {"read_only": 1, "data_version": 1})
