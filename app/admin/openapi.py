@@ -538,8 +538,8 @@ def _scheduled_changes() -> dict:
         out.update({
             ("get", base): Operation(
                 f"List the pending {t.segment} scheduled changes (all with `all`)", tag,
-                {200: _ok("The scheduled changes, by id.", s.sc_list_schema(t.title, t.change))}, (400,),
-                query=(_flag_param("all", "Completed changes too."),) + t.filters),
+                {200: _ok("The scheduled changes, by id.", s.sc_list_schema(t.title, t.change), headers=(TOTAL,))},
+                (400,), query=(_flag_param("all", "Completed changes too."),) + t.filters + LIST_PAGING),
             ("post", base): Operation(
                 f"Schedule a change of {t.segment}", tag,
                 {200: _ok("The new scheduled change and its signoffs so far.", s.SCCreatedSchema)},

@@ -118,6 +118,8 @@ def _name_list(body: Mapping[str, Any], name: str) -> list[str]:
     if not isinstance(body[name], str):
         raise _type_error(name, body[name], "string")
     value = _json_string(body, name)
+    if value is None:  # release automation sends the JSON text "null" for "no aliases"
+        return []
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise invalid(f"{name}: {body[name]!r} is not a JSON list of names")
     return value

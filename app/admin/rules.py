@@ -282,11 +282,11 @@ def _not_found_json() -> Problem:
 
 # --- writing rules -----------------------------------------------------------------------------------
 def _check_mappings(session: Session, values: Mapping[str, Any]) -> None:
-    """``mapping``/``fallbackMapping`` must name an existing release (v1 table; there are no
-    v2 release tables yet)."""
+    """``mapping``/``fallbackMapping`` must name an existing release, v1 or v2."""
     for field in ("mapping", "fallbackMapping"):
         name = values.get(field)
-        if name is not None and session.count("releases", {"name": name}) == 0:
+        if name is not None and not session.count("releases", {"name": name}) \
+                and not session.count("releases_json", {"name": name}):
             raise bad_request(NO_RELEASE.format(field=field))
 
 

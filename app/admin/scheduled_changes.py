@@ -45,12 +45,13 @@ from marshmallow import ValidationError
 
 from balrog_engine import RULE_COLUMNS, AlreadyExists, Invalid, NotFound, Session, StaleVersion
 
-from . import permissions, releases, rules, sc_merge, signoffs, users
+from . import permissions, releases, rules, sc_merge, schemas, signoffs, users
 from .app import AdminContext, Resource, send_json
 from .problems import Problem, bad_request, forbidden, invalid, not_found, outdated, unknown_error
 from .required_signoffs import role_holders, sc_revision
 from .requests import (
-    INT32, check_encodable, check_query, integer_like, json_object, query_int, query_value, required_query_int,
+    INT32, PAGING, check_encodable, check_query, integer_like, json_object, list_page, query_int, query_value,
+    required_query_int,
 )
 
 CHANGE_TYPES = ("insert", "update", "delete")
@@ -878,15 +879,15 @@ class List(Resource):
         self.kind = kind
 
     def on_get(self, req, resp):
-        check_query(req, ("all",) + self.kind.filters + (("channel",) if self.kind.segment ==
-                                                           "required_signoffs/permissions" else ()))
+        check_query(req, ("all",) + PAGING + self.kind.filters + (("channel",) if self.kind.segment ==
+                                                                    "required_signoffs/permissions" else ()))
         where = self.kind.list_filter(req)
         if "all" not in req.params:
             where["complete"] = False
         with self.ctx.reading() as session:
             rows = session.rows(self.kind.sc_table, where, order_by=("sc_id",))
-            changes = [sc_json(session, self.kind, row) for row in rows]
-        send_json(resp, {"count": len(changes), "scheduled_changes": changes})
+            changes = [sc_json(session, self.kind, row) for row in list_page(req, resp, rows)]
+        send_json(resp, {"count": len(rows), "scheduled_changes": changes})
 
     def on_post(self, req, resp):
         kind = self.kind
@@ -921,6 +922,7 @@ class List(Resource):
             if kind.auto_key and change_type == "insert":
                 new.pop(kind.auto_key, None)
             kind.complete(session, change_type, current, new)
+            schemas.load(schemas.SC_BODIES[kind.segment][0], body)
             sc_id = schedule(self.ctx, session, kind, user, change_type, current, new, conditions, req.method)
             given = signoff_map(session, kind, sc_id)
         send_json(resp, {"sc_id": sc_id, "signoffs": given})
@@ -972,6 +974,7 @@ class Single(Resource):
             data_version = body.get("data_version", stored.get("data_version"))
             current = None if change_type == "insert" else current_row(session, kind, new)
             kind.complete(session, change_type, current, new)
+            schemas.load(schemas.SC_BODIES[kind.segment][1], body)
             new_version = rewrite(self.ctx, session, kind, sc, user, new, conditions, sc_version, data_version,
                                   req.method)
             given = signoff_map(session, kind, sc["sc_id"])
@@ -1021,6 +1024,7 @@ class Signoffs(Resource):
             raise _sc_missing()
         user = self.ctx.user(req)
         check_signer(self.ctx, user, body)
+        schemas.load(schemas.SignoffSchema, body)
         with self.ctx.writing(user) as session:
             # (The reference records a signoff for an unknown id, which the next change to get
             # that id would inherit: refused here.)
@@ -1107,6 +1111,7 @@ class Revisions(Resource):
             conditions["when"] = check_when(conditions["when"])
             values = base_values(change)
             new = {c: values.get(c) for c in kind.columns}
+            schemas.load(schemas.RevertSchema, body)
             rewrite(self.ctx, session, kind, sc, user, new, conditions, sc["data_version"],
                     values.get("data_version"), req.method)
         resp.status = falcon.HTTP_200

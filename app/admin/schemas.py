@@ -110,16 +110,21 @@ class JsonString(fields.String):
 
     ``blank``: ``""`` is taken and loads as None (the v1 form's ``copyTo``/``alias``).
     ``empty``: blank, and the documents ``null``, ``{}`` and ``[]``, all load as None (permission
-    ``options``, which the views store as null)."""
+    ``options``, which the views store as null). ``null_document``: the document ``null`` loads as
+    None (a locale's ``alias``, which release automation sends as ``"null"``)."""
 
-    def __init__(self, json_type: str | None = None, blank: bool = False, empty: bool = False, **kwargs):
+    def __init__(self, json_type: str | None = None, blank: bool = False, empty: bool = False,
+                 null_document: bool = False, **kwargs):
         self.json_type = json_type
         self.blank, self.empty = blank or empty, empty
+        self.null_document = null_document or empty
         metadata = {"contentMediaType": "application/json", **kwargs.pop("metadata", {})}
         if json_type:
             content: dict = {"type": json_type}
             if empty:
                 content = {"anyOf": [content, {"type": "null"}, {"type": "array", "maxItems": 0}]}
+            elif null_document:
+                content = {"anyOf": [content, {"type": "null"}]}
             metadata["contentSchema"] = content
         if self.blank:
             metadata.setdefault("description", "JSON text; an empty string means none.")
@@ -134,6 +139,8 @@ class JsonString(fields.String):
         except ValueError:
             raise ValidationError("Not a JSON document.") from None
         if self.empty and (parsed is None or parsed in ({}, [])):
+            return None
+        if self.null_document and parsed is None:
             return None
         expected = {"object": dict, "array": list}.get(self.json_type or "")
         if expected is not None and not isinstance(parsed, expected):
@@ -331,7 +338,8 @@ RuleSCRevisionSchema = Fixed.from_dict(
      "complete": StrictBoolean(required=True, allow_none=True),
      "change_type": _nullable_str(required=True), "when": _timestamp(required=True, allow_none=True),
      "telemetry_product": _nullable_str(required=True), "telemetry_channel": _nullable_str(required=True),
-     "telemetry_uptake": _int(required=True, allow_none=True)},
+     "telemetry_uptake": _int(required=True, allow_none=True),
+     "conditions": fields.Dict(keys=fields.String(), values=fields.Dict())},
     name="RuleScheduledChangeRevision")
 
 
@@ -420,7 +428,7 @@ class ReleaseFormSchema(Request):
     #: Release names (each created when missing); blank means none.
     copyTo = JsonString("array", blank=True, allow_none=True)
     #: Platforms made aliases of the locale's platform (the locale form only); blank means none.
-    alias = JsonString("array", blank=True, allow_none=True)
+    alias = JsonString("array", blank=True, null_document=True, allow_none=True)  # automation sends "null"
     name = _nullable_str()
 
 
@@ -619,6 +627,7 @@ class _SCCommon(Schema):
     data_version = _int(required=True, allow_none=True)
     signoffs = _signoff_map(required=True)
     required_signoffs = _role_counts(required=True)
+    conditions = fields.Dict(keys=fields.String(), values=fields.Dict())  # only when it has some
 
 
 class _SCRevisionCommon(Schema):
@@ -637,6 +646,7 @@ class _SCRevisionCommon(Schema):
     change_id = _int(required=True)
     changed_by = _str(required=True)
     timestamp = _timestamp(required=True)
+    conditions = fields.Dict(keys=fields.String(), values=fields.Dict())
 
 
 def _sc_schemas(title: str, columns: Mapping[str, fields.Field], uptake: bool = False) -> tuple[type, type]:
@@ -702,9 +712,15 @@ class SCUpdatedSchema(Fixed):
 
 
 def _when(**kwargs) -> IntegerLike:
-    """``when``: milliseconds, not in the past; required (non-null) to create, except for uptake
-    conditions of rule changes."""
+    """``when``: milliseconds, not in the past. A new change needs it unless it has other
+    conditions (uptake of rule changes, or plugin ``conditions``): the view refuses one with none."""
     return IntegerLike(minimum=0, maximum=INT64_MAX, **kwargs)
+
+
+def _conditions(**kwargs) -> fields.Dict:
+    """Condition plugins' parameters, ``{<condition type>: {params}}``; each type's own schema
+    checks its parameters (admin-api.md: scheduled-change conditions)."""
+    return fields.Dict(keys=fields.String(), values=fields.Dict(), allow_none=True, **kwargs)
 
 
 def _change_type(choices=CHANGE_TYPES, **kwargs) -> fields.String:
@@ -716,68 +732,68 @@ _SC_UPTAKE = {"telemetry_product": _nullable_str(PRODUCT_SIZE), "telemetry_chann
 
 NewRuleSCSchema = Request.from_dict(
     {**{c: _rule_column(c) for c in WRITABLE_RULE_COLUMNS}, "change_type": _change_type(),
-     "when": _when(allow_none=True), **_SC_UPTAKE, "rule_id": _rule_column("rule_id"),
+     "when": _when(allow_none=True), "conditions": _conditions(), **_SC_UPTAKE, "rule_id": _rule_column("rule_id"),
      "data_version": _rule_column("data_version")},
     name="NewRuleScheduledChange")
 RuleSCUpdateSchema = Request.from_dict(
     {**{c: _rule_column(c) for c in WRITABLE_RULE_COLUMNS}, "sc_data_version": _int(required=True),
-     "when": _when(allow_none=True), **_SC_UPTAKE, "data_version": _rule_column("data_version")},
+     "when": _when(allow_none=True), "conditions": _conditions(), **_SC_UPTAKE, "data_version": _rule_column("data_version")},
     name="RuleScheduledChangeUpdate")
 NewPermissionSCSchema = Request.from_dict(
-    {"change_type": _change_type(required=True), "when": _when(required=True),
+    {"change_type": _change_type(required=True), "when": _when(allow_none=True), "conditions": _conditions(),
      "permission": fields.String(required=True, validate=validate.OneOf(permissions.KINDS)),
      "username": _str(NAME_SIZE, required=True), "options": _options(),
      "data_version": IntegerLike(minimum=1, allow_none=True)},
     name="NewPermissionScheduledChange")
 PermissionSCUpdateSchema = Request.from_dict(
-    {"sc_data_version": _int(required=True), "when": _when(allow_none=True),
+    {"sc_data_version": _int(required=True), "when": _when(allow_none=True), "conditions": _conditions(),
      "permission": fields.String(validate=validate.OneOf(permissions.KINDS)), "username": _str(NAME_SIZE),
      "options": _options(), "data_version": IntegerLike(minimum=1, allow_none=True)},
     name="PermissionScheduledChangeUpdate")
 NewProductRSSCSchema = Request.from_dict(
-    {"change_type": _change_type(required=True), "when": _when(required=True),
+    {"change_type": _change_type(required=True), "when": _when(allow_none=True), "conditions": _conditions(),
      "product": _str(PRODUCT_SIZE, required=True), "channel": _str(CHANNEL_SIZE, required=True),
      "role": _str(ROLE_SIZE, required=True),
      "signoffs_required": IntegerLike(minimum=1, maximum=INT32_MAX, allow_none=True),
      "data_version": IntegerLike(minimum=1, allow_none=True)},
     name="NewProductRequiredSignoffScheduledChange")
 ProductRSSCUpdateSchema = Request.from_dict(
-    {"sc_data_version": _int(required=True), "when": _when(allow_none=True), "product": _str(PRODUCT_SIZE),
+    {"sc_data_version": _int(required=True), "when": _when(allow_none=True), "conditions": _conditions(), "product": _str(PRODUCT_SIZE),
      "channel": _str(CHANNEL_SIZE), "role": _str(ROLE_SIZE),
      "signoffs_required": IntegerLike(minimum=1, maximum=INT32_MAX, allow_none=True),
      "data_version": IntegerLike(minimum=1, allow_none=True)},
     name="ProductRequiredSignoffScheduledChangeUpdate")
 NewPermissionsRSSCSchema = Request.from_dict(
-    {"change_type": _change_type(required=True), "when": _when(required=True),
+    {"change_type": _change_type(required=True), "when": _when(allow_none=True), "conditions": _conditions(),
      "product": _str(PRODUCT_SIZE, required=True), "role": _str(ROLE_SIZE, required=True),
      "signoffs_required": IntegerLike(minimum=1, maximum=INT32_MAX, allow_none=True),
      "data_version": IntegerLike(minimum=1, allow_none=True)},
     name="NewPermissionsRequiredSignoffScheduledChange")
 PermissionsRSSCUpdateSchema = Request.from_dict(
-    {"sc_data_version": _int(required=True), "when": _when(allow_none=True), "product": _str(PRODUCT_SIZE),
+    {"sc_data_version": _int(required=True), "when": _when(allow_none=True), "conditions": _conditions(), "product": _str(PRODUCT_SIZE),
      "role": _str(ROLE_SIZE),
      "signoffs_required": IntegerLike(minimum=1, maximum=INT32_MAX, allow_none=True),
      "data_version": IntegerLike(minimum=1, allow_none=True)},
     name="PermissionsRequiredSignoffScheduledChangeUpdate")
 NewReleaseSCSchema = Request.from_dict(
-    {"change_type": _change_type(required=True), "when": _when(required=True),
+    {"change_type": _change_type(required=True), "when": _when(allow_none=True), "conditions": _conditions(),
      "name": _str(NAME_SIZE, required=True), "product": _nullable_str(PRODUCT_SIZE),
      "data": JsonString("object", allow_none=True), "read_only": StrictBoolean(allow_none=True),
      "data_version": IntegerLike(minimum=1, allow_none=True)},
     name="NewReleaseScheduledChange")
 ReleaseSCUpdateSchema = Request.from_dict(
-    {"sc_data_version": _int(required=True), "when": _when(allow_none=True), "name": _str(NAME_SIZE),
+    {"sc_data_version": _int(required=True), "when": _when(allow_none=True), "conditions": _conditions(), "name": _str(NAME_SIZE),
      "product": _nullable_str(PRODUCT_SIZE), "data": JsonString("object", allow_none=True),
      "data_version": IntegerLike(minimum=1, allow_none=True)},
     name="ReleaseScheduledChangeUpdate")
 NewShutoffSCSchema = Request.from_dict(
-    {"change_type": _change_type(("delete",), required=True), "when": _when(required=True),
+    {"change_type": _change_type(("delete",), required=True), "when": _when(allow_none=True), "conditions": _conditions(),
      "product": _str(PRODUCT_SIZE, required=True), "channel": _str(CHANNEL_SIZE, required=True),
      "comment": _nullable_str(COMMENT_SIZE),
      "data_version": IntegerLike(minimum=1, required=True)},
     name="NewEmergencyShutoffScheduledChange")
 ShutoffSCUpdateSchema = Request.from_dict(
-    {"sc_data_version": _int(required=True), "when": _when(allow_none=True)},
+    {"sc_data_version": _int(required=True), "when": _when(allow_none=True), "conditions": _conditions()},
     name="EmergencyShutoffScheduledChangeUpdate")
 
 #: The request bodies of each ``/scheduled_changes/<segment>`` type: (create, edit).

@@ -476,9 +476,6 @@ def test_locale_alias_and_resubmission(server):
     assert SingleLocale("Firefox-0.1-build1", PLATFORM, "de", **server.api()).get_data() == ({}, None)
 
 
-@pytest.mark.xfail(strict=True, reason="app/admin/releases.py _name_list refuses alias 'null' (400 'alias: "
-                                       "'null' is not a JSON list of names'); client-compat.md §4 says it means "
-                                       "no alias. Drop this marker with the fix.")
 def test_alias_null_string_means_no_alias(server):
     # Nightly automation passes alias=json.dumps(None) when a platform has no aliases: the client sends it.
     name = "Firefox-99.0-build1"

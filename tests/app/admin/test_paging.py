@@ -32,7 +32,7 @@ def _v2_blob(name: str) -> dict:
 @pytest.fixture(scope="module", params=["memory://", "sqlite:///{tmp}/admin.db"], ids=["memory", "sqlite"])
 def get(request, tmp_path_factory):
     """A database with 7 v1 releases (one of Thunderbird), 5 v2 releases, 7 rules, 6 users, 5
-    shutoffs and a few signoff requirements, made through the API; ``get(path, query)`` as the admin."""
+    shutoffs, a few signoff requirements and 3 scheduled rule changes, made through the API; ``get(path, query)`` as the admin."""
     storage = REGISTRY.storage_for(request.param.format(tmp=tmp_path_factory.mktemp("paging")))
     seed(storage, permissions=[{"username": ADMIN, "permission": "admin", "options": None}],
          roles=[{"username": ADMIN, "role": "relman"}, {"username": ADMIN, "role": "qa"}])
@@ -55,6 +55,10 @@ def get(request, tmp_path_factory):
                                                              "role": "relman", "signoffs_required": 1}))
         calls.append(("POST", "/required_signoffs/permissions", {"product": product, "role": "qa",
                                                                  "signoffs_required": 1}))
+    for i in range(3):
+        calls.append(("POST", "/scheduled_changes/rules", {
+            "change_type": "insert", "when": 4102444800000 + i, "priority": 10 + i, "backgroundRate": 100,
+            "update_type": "minor", "product": "Firefox", "channel": f"later{i}", "mapping": "Firefox-60.0-build1"}))
     for method, path, body in calls:
         assert client.simulate_request(method, path, json=body, headers=auth).status_code in (200, 201), path
 
@@ -69,7 +73,7 @@ def entries(body):
     """The list an answer holds (``/users``: its users, in order)."""
     if isinstance(body, list):
         return body
-    for key in ("rules", "releases", "names", "shutoffs", "required_signoffs"):
+    for key in ("rules", "releases", "names", "shutoffs", "required_signoffs", "scheduled_changes"):
         if key in body:
             return body[key]
     return list(body.items())
@@ -84,6 +88,7 @@ LISTS = [
     ("/emergency_shutoff", None, 5),
     ("/required_signoffs/product", None, 3), ("/required_signoffs/permissions", "product=Fennec", 1),
     ("/required_signoffs/permissions", None, 3),
+    ("/scheduled_changes/rules", None, 3), ("/scheduled_changes/rules", "all=1", 3),
 ]
 
 

@@ -316,3 +316,15 @@ def test_ordering_puts_nulls_first():
 ])
 def test_required_signoff_channel_glob(rule_channel, required, matches):
     assert signoffs.channel_matches(rule_channel, required) is matches
+
+
+def test_rules_may_map_v2_releases(client):
+    """A release that exists only in the v2 tables can be a mapping or fallback; an unknown one cannot."""
+    with client.storage.session("admin@example.com") as session:
+        session.insert("releases_json", {"name": "Firefox-80.0-build1", "product": "Firefox", "read_only": False,
+                                         "data": {"name": "Firefox-80.0-build1", "schema_version": 9}})
+    created = client.simulate_post("/rules", json={**RULE, "mapping": "Firefox-80.0-build1",
+                                                   "fallbackMapping": "Firefox-80.0-build1"}, headers=ADMIN)
+    assert created.status_code == 200
+    refused = client.simulate_post("/rules", json={**RULE, "mapping": "Firefox-81.0-build1"}, headers=ADMIN)
+    assert refused.status_code == 400
