@@ -180,9 +180,12 @@ def test_no_enactment_until_every_notifier_delivered_the_heads_up(admin, make_ag
 
 
 def test_stop_is_honoured_between_changes(admin, make_agent, decisions):
-    first = schedule(admin, 4, now_ms(0.3), backgroundRate=1)
-    second = schedule(admin, 5, now_ms(0.2), backgroundRate=2)
-    time.sleep(0.4)
+    # Both times from one clock reading, so a slow machine cannot reorder them: the agent takes
+    # the latest `when` first.
+    base = now_ms(0)
+    first = schedule(admin, 4, base + 1000, backgroundRate=1)
+    second = schedule(admin, 5, base + 900, backgroundRate=2)
+    time.sleep(max(0.0, (base + 1100) / 1000 - time.time()))
     agent = make_agent()
 
     class StopOnHeadsUp(Recorder):
