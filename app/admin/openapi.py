@@ -560,6 +560,9 @@ def _scheduled_changes() -> dict:
             ("post", f"{one}/enact"): Operation(
                 "Enact a scheduled change now", tag, {200: _ok("`{}`", s.EmptySchema)}, (400, 401, 403, 404),
                 path=SC_ID, auth=True),
+            ("get", f"{one}/enactment"): Operation(
+                "Who enacted a scheduled change, and when (404 unless it was enacted)", tag,
+                {200: _ok("The enactment.", s.SCEnactmentSchema)}, (400, 404), path=SC_ID),
             ("post", f"{one}/signoffs"): Operation(
                 "Sign off a scheduled change", tag, {200: _ok("`{}`", s.EmptySchema)}, (400, 401, 403, 404, 413),
                 body=s.SignoffSchema, path=SC_ID, example={"role": "relman"}, **writable),

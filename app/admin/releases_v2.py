@@ -264,6 +264,9 @@ class AssetKind(sc.Kind):
     columns = ("name", "path", "data")
     creatable = revisions = False
 
+    #: Distinct from the base changes' segment: the two tables number their changes separately.
+    enactment_segment = "v2/releases/assets"
+
     def __init__(self, new_release: bool = False):
         self.new_release = new_release
         self.segment = "v2/releases"
@@ -772,6 +775,9 @@ class Enact(Resource):
             base, assets = load(s, name)
             if base is not None:
                 _validate(self.ctx, release_blob(base, assets), base["product"])
+            # who enacted them: after the last check that may refuse (see sc.record_enactment)
+            for enactment in enactments:
+                sc.record_enactment(s, enactment.kind, enactment.sc["sc_id"], user)
         send_json(resp, None)
 
 

@@ -4,6 +4,7 @@
     GET|POST         /scheduled_changes/<type>                      list (``?all``) / create
     GET|POST|DELETE  /scheduled_changes/<type>/<sc_id>              one / edit / cancel
     POST             /scheduled_changes/<type>/<sc_id>/enact        apply now (``scheduled_change``/``enact``)
+    GET              /scheduled_changes/<type>/<sc_id>/enactment    who enacted it, and when (ours)
     POST|DELETE      /scheduled_changes/<type>/<sc_id>/signoffs     sign off / revoke
     GET|POST         /scheduled_changes/<type>/<sc_id>/revisions    the SC's history / revert to one version
     GET              /scheduled_change/diff/release/<sc_id>         current v1 blob vs the scheduled one
@@ -27,6 +28,11 @@ Beyond the reference, a change may carry *plugin conditions* (:func:`plugin_cond
 in the ``conditions`` column of ``<T>_scheduled_changes_conditions`` and shown in the change's JSON
 only when it has some (the recorded transcripts have none). A change needs ``when`` or at least one
 condition; all of them must hold, and the agent, which reads the metrics, evaluates them.
+
+Also beyond the reference: who enacted a change. Its target's history is written as the change's
+``scheduled_by`` (as the reference does, and its recordings show), so each enactment also writes a
+``scheduled_change_enactments`` row as the enacting user (:func:`record_enactment`), readable at
+``.../<sc_id>/enactment``.
 
 One deliberate divergence, on by default but off for the recorded transcripts (they have the agent
 enact changes due in 2100): with ``enact_due_only_for_system_accounts`` set on the context, a system
@@ -99,6 +105,12 @@ class Kind:
     edit_needs_data_version: tuple[str, ...] = ()
     creatable = True
     revisions = True
+
+    @property
+    def enactment_segment(self) -> str:
+        """The ``segment`` of this kind's ``scheduled_change_enactments`` rows: one per change
+        table, as sc_ids are only unique within their table."""
+        return self.segment
 
     @property
     def sc_table(self) -> str:
@@ -830,6 +842,19 @@ def enact(ctx: AdminContext, session: Session, enactment: Enactment) -> None:
                    enactment.new.get("data_version"), enactment.given)
 
 
+#: Who enacted which change (see the module docstring).
+ENACTMENTS = "scheduled_change_enactments"
+ENACTMENT_MISSING = "Scheduled change was not enacted"
+
+
+def record_enactment(session: Session, kind: Kind, sc_id: int, user: str) -> None:
+    """Record that ``user`` enacted the change, in the enactment's transaction. Call it after
+    every check that may refuse the request: on PostgreSQL even a rolled-back insert uses up ids.
+    It writes as the session's user, the enacting one (not inside :func:`enact`'s ``acting_as``)."""
+    session.insert(ENACTMENTS, {"segment": kind.enactment_segment, "sc_id": sc_id, "enacted_by": user,
+                                "enacted_at": _now_ms()})
+
+
 def signoff_role(body: Mapping[str, Any]) -> str:
     """The ``role`` of a signoff body (the schema's 400s)."""
     if "role" not in body:
@@ -1006,7 +1031,28 @@ class Enact(Resource):
             require_enact(session, user)
             sc = load_pending_sc(session, self.kind, sc_id, "enact")
             enact(self.ctx, session, prepare_enact(self.ctx, session, self.kind, sc, user, req.method))
+            record_enactment(session, self.kind, sc["sc_id"], user)
         send_json(resp, {})
+
+
+class EnactedBy(Resource):
+    """``GET .../<sc_id>/enactment``: who enacted the change and when; 404 unless it was enacted
+    (unknown, pending, or cancelled). Unauthenticated, like the other reads of scheduled changes."""
+
+    def __init__(self, ctx: AdminContext, kind: Kind):
+        super().__init__(ctx)
+        self.kind = kind
+
+    def on_get(self, req, resp, sc_id):
+        check_query(req)
+        number = _sc_id(sc_id)
+        with self.ctx.reading() as session:
+            row = None if number is None else \
+                session.get(ENACTMENTS, {"segment": self.kind.enactment_segment, "sc_id": number})
+        if row is None:
+            raise not_found(ENACTMENT_MISSING)
+        send_json(resp, {"sc_id": row["sc_id"], "segment": row["segment"], "enacted_by": row["enacted_by"],
+                         "timestamp": row["enacted_at"]})
 
 
 class Signoffs(Resource):
@@ -1169,6 +1215,7 @@ def routes(ctx: AdminContext) -> list[tuple[str, Resource]]:
         base = f"/scheduled_changes/{kind.segment}"
         found.append((base, List(ctx, kind)))
         found.append((f"{base}/{{sc_id}}/enact", Enact(ctx, kind)))
+        found.append((f"{base}/{{sc_id}}/enactment", EnactedBy(ctx, kind)))
         if kind.creatable:
             found += [
                 (f"{base}/{{sc_id}}", Single(ctx, kind)),
@@ -1180,6 +1227,6 @@ def routes(ctx: AdminContext) -> list[tuple[str, Resource]]:
     return found
 
 
-__all__ = ["KINDS", "Kind", "PINS", "PLUGIN_CONDITIONS", "RELEASES", "cancel", "check_due", "check_signer",
-           "check_when", "enact", "plugin_conditions", "prepare_enact", "revoke", "rewrite", "routes", "schedule",
-           "sign", "signoff_role"]
+__all__ = ["ENACTMENTS", "KINDS", "Kind", "PINS", "PLUGIN_CONDITIONS", "RELEASES", "cancel", "check_due",
+           "check_signer", "check_when", "enact", "plugin_conditions", "prepare_enact", "record_enactment", "revoke",
+           "rewrite", "routes", "schedule", "sign", "signoff_role"]

@@ -711,6 +711,15 @@ class SCUpdatedSchema(Fixed):
     signoffs = _signoff_map(required=True)
 
 
+class SCEnactmentSchema(Fixed):
+    """Who enacted a scheduled change, and when (the change's history says who scheduled it)."""
+
+    sc_id = _int(required=True)
+    segment = _str(required=True)
+    enacted_by = _str(required=True)
+    timestamp = _timestamp(required=True)
+
+
 def _when(**kwargs) -> IntegerLike:
     """``when``: milliseconds, not in the past. A new change needs it unless it has other
     conditions (uptake of rule changes, or plugin ``conditions``): the view refuses one with none."""

@@ -109,10 +109,11 @@ PG_SCHEMA_LOCK = 0x62616C726F67
 MIGRATIONS = Path(__file__).with_name("sql_migrations")
 
 #: The revision a database made by ``metadata.create_all`` (not by the migrations) is stamped
-#: at: ``0006`` if its scheduled-change conditions have the ``conditions`` column, ``0005`` if it
+#: at: ``0007`` if it has the ``scheduled_change_enactments`` table, ``0006`` if its
+#: scheduled-change conditions have the ``conditions`` column, ``0005`` if it
 #: has the ``dockerflow`` table, ``0004`` if it has the v2 release tables, ``0003`` if it has the
 #: versioned tables, else ``0002`` if ``releases`` has its ``position`` column, else ``0001``.
-CREATE_ALL_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
+CREATE_ALL_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 
 #: The table whose ``conditions`` column tells a ``create_all`` database of revision 0006.
 _CONDITIONS_TABLE = "rules_scheduled_changes_conditions"
@@ -497,7 +498,8 @@ def _migrate_now(conn: Connection) -> str | None:
         columns = {column["name"] for column in inspector.get_columns(releases.name)}
         conditions = {column["name"] for column in inspector.get_columns(_CONDITIONS_TABLE)} \
             if _CONDITIONS_TABLE in tables else set()
-        shape = 5 if "conditions" in conditions else 4 if "dockerflow" in tables else 3 if "releases_json" in tables \
+        shape = 6 if "scheduled_change_enactments" in tables else 5 if "conditions" in conditions \
+            else 4 if "dockerflow" in tables else 3 if "releases_json" in tables \
             else 2 if "permissions" in tables else 1 if "position" in columns else 0
         command.stamp(config, CREATE_ALL_REVISIONS[shape])
     elif current is not None and not ours:

@@ -238,6 +238,22 @@ dockerflow = Table(
     **TABLE_OPTIONS,
 )
 
+# Who enacted a scheduled change, and when (revision 0007). The change's own history cannot say:
+# an enacted change writes its target's history as the change's ``scheduled_by``, as the reference
+# does (and its recordings, which we replay, show). One row per enacted change; ``segment`` is the
+# admin API's name of the change's family (``rules``, ``emergency_shutoff``, ``releases_v2``...).
+scheduled_change_enactments = Table(
+    "scheduled_change_enactments", metadata,
+    Column("segment", Key(50), primary_key=True),
+    Column("sc_id", Integer, primary_key=True, autoincrement=False),
+    Column("enacted_by", String(100), nullable=False),
+    # ms since the epoch. Not "timestamp": the row-layout history copies every column next to its
+    # own change record, whose "timestamp" would clash. (The admin API answers it as "timestamp".)
+    Column("enacted_at", BigInteger, nullable=False),
+    Column("data_version", Integer, nullable=False, default=1),
+    **TABLE_OPTIONS,
+)
+
 #: Operational state of the servers, not data: never dumped, restored or replaced by a load.
 SERVICE_TABLES = (change_counter, dockerflow)
 
@@ -332,7 +348,8 @@ def _versioned() -> dict[str, VersionedTable]:
         "release_assets": VersionedTable(release_assets, release_assets_history, json_columns=("data",)),
     }
     for table, json_columns in ((emergency_shutoffs, ()), (pinnable_releases, ()), (permissions, ("options",)),
-                                (user_roles, ()), (product_req_signoffs, ()), (permissions_req_signoffs, ())):
+                                (user_roles, ()), (product_req_signoffs, ()), (permissions_req_signoffs, ()),
+                                (scheduled_change_enactments, ())):
         declared[table.name] = VersionedTable(table, _history(table), json_columns=json_columns)
     base_json = {"releases": ("base_data",), "permissions": ("base_options",), "releases_json": ("base_data",),
                  "release_assets": ("base_data",)}

@@ -4,7 +4,8 @@ HTTP endpoint and a metrics table the conditions read.
 
 Shown here: a time-based rule change with its required signoffs is announced by mail, then
 enacted on time and recorded in history as the scheduler's change (scheduled-changes-and-agent.md
-§4.4 step 6: ``changed_by`` = ``scheduled_by``, not the agent); a change lacking signoffs is never
+§4.4 step 6: ``changed_by`` = ``scheduled_by``, not the agent), while its enactment record names
+the agent (``GET .../enactment``, ours); a change lacking signoffs is never
 enacted; a change cancelled (deleted) during its grace period is not enacted; the agent's account
 is refused (403) every write but enact; uptake and error-rate conditions enact when their metric
 crosses the target (these need the admin API to accept the ``conditions`` extension).
@@ -210,6 +211,11 @@ def test_time_based_changes_signoffs_heads_up_and_cancel(stack):
     assert enacted["scheduled_by"] == ALICE
     sc_revision = call(base, "GET", f"/scheduled_changes/rules/{signed}/revisions")[1]["revisions"][0]
     assert (sc_revision["complete"], sc_revision["changed_by"]) == (True, ALICE)
+    # Who enacted it is recorded apart: the agent's account.
+    status, enactment = call(base, "GET", f"/scheduled_changes/rules/{signed}/enactment")
+    assert (status, enactment["sc_id"], enactment["segment"], enactment["enacted_by"]) == \
+        (200, signed, "rules", AGENT)
+    assert enactment["timestamp"] >= when
 
     # The unsigned change is past due and still not enacted, nor announced.
     waiting = stack.logs.wait_for(f"rules/{unsigned}", "waiting_for_signoffs")
@@ -222,6 +228,7 @@ def test_time_based_changes_signoffs_heads_up_and_cancel(stack):
     wait_until(lambda: time.time() > cancelled_when / 1000 + GRACE + 2 * INTERVAL, what="the cancelled change's time")
     assert rule(stack, 2)["backgroundRate"] == 100
     assert "enacted" not in [d["decision"] for d in stack.logs.decisions(f"rules/{cancelled}")]
+    assert call(base, "GET", f"/scheduled_changes/rules/{cancelled}/enactment")[0] == 404
 
 
 def test_agent_account_may_enact_and_nothing_else(stack):

@@ -19,7 +19,7 @@ from balrog_engine import Dataset, StoredRelease
 from balrog_plugins.storage import sql, sql_schema
 from tests.storage.databases import backend_urls, wipe
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 @pytest.fixture(params=backend_urls(memory=False))
@@ -213,6 +213,8 @@ def test_database_made_by_create_all_at_0005_is_stamped_and_upgraded(open_storag
     sql.metadata.create_all(engine)
     with engine.begin() as conn:  # as create_all made it at revision 0005: no plugin conditions column yet
         quote = conn.dialect.identifier_preparer.quote
+        for name in ("scheduled_change_enactments_history", "scheduled_change_enactments"):  # nor 0007's tables
+            conn.execute(text(f"DROP TABLE {quote(name)}"))
         for table in sql.metadata.sorted_tables:
             if "conditions" in table.c:
                 conn.execute(text(f"ALTER TABLE {quote(table.name)} DROP COLUMN conditions"))
@@ -351,4 +353,5 @@ def test_migrations_ship_as_packages():
     assert (sql.MIGRATIONS / "__init__.py").is_file() and (sql.MIGRATIONS / "versions" / "__init__.py").is_file()
     assert sorted(p.name for p in (sql.MIGRATIONS / "versions").glob("0*.py")) == [
         "0001_initial_schema.py", "0002_release_position.py", "0003_versioned_tables.py",
-        "0004_releases_v2.py", "0005_dockerflow.py", "0006_sc_conditions.py"]
+        "0004_releases_v2.py", "0005_dockerflow.py", "0006_sc_conditions.py",
+        "0007_enactments.py"]

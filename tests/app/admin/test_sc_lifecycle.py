@@ -438,3 +438,64 @@ def test_without_the_setting_the_agent_enacts_early_as_the_reference(api):
     for signer in (RM1, RM2):
         api.ok("POST", f"/scheduled_changes/emergency_shutoff/{sc_id}/signoffs", signer, {"role": "relman"})
     assert api.ok("POST", f"/scheduled_changes/emergency_shutoff/{sc_id}/enact", AGENT).json == {}
+
+
+# --- who enacted a change ------------------------------------------------------------------------------------
+def test_the_enactment_records_who_enacted_it(api):
+    """The rule's history says the scheduler wrote the change (as the reference); the enactment
+    says who enacted it. A refused enact records nothing."""
+    api = api(due_check=False)
+    protect(api)
+    sc_id = api.ok("POST", "/scheduled_changes/rules", ALICE, {**CASES[0].create, "when": WHEN}).json["sc_id"]
+    one = f"/scheduled_changes/rules/{sc_id}"
+    api.ok("POST", f"{one}/signoffs", RM1, {"role": "relman"})
+
+    missing = api.call("GET", f"{one}/enactment")  # pending
+    assert (missing.status_code, missing.headers["Content-Type"], missing.json["detail"]) == \
+        (404, "application/json", "Scheduled change was not enacted")
+    refused = api.call("POST", f"{one}/enact", AGENT)
+    assert refused.json["exception"] == "Not enough signoffs for role 'relman'"
+    assert api.call("GET", f"{one}/enactment").status_code == 404
+    with api.storage.session() as s:
+        assert s.rows(scheduled_changes.ENACTMENTS) == []
+
+    api.ok("POST", f"{one}/signoffs", RM2, {"role": "relman"})
+    before = int(time.time() * 1000)
+    assert api.ok("POST", f"{one}/enact", AGENT).json == {}
+    after = int(time.time() * 1000)
+    enactment = api.ok("GET", f"{one}/enactment").json  # no credentials needed, like the other reads
+    assert {k: v for k, v in enactment.items() if k != "timestamp"} == \
+        {"sc_id": sc_id, "segment": "rules", "enacted_by": AGENT}
+    assert before <= enactment["timestamp"] <= after
+    assert _rule_written_by(api) == ALICE
+    with api.storage.session() as s:  # the enactment row itself is written by the enacter
+        assert [c.changed_by for c in s.changes(scheduled_changes.ENACTMENTS, {"segment": "rules", "sc_id": sc_id})] \
+            == [AGENT, AGENT]
+
+    # unknown changes, ids of other kinds, ids that are not ids
+    for path in ("/scheduled_changes/rules/999/enactment", f"/scheduled_changes/emergency_shutoff/{sc_id}/enactment",
+                 "/scheduled_changes/rules/abc/enactment", "/scheduled_changes/rules/99999999999/enactment"):
+        assert api.call("GET", path).status_code == 404, path
+    assert api.call("GET", f"{one}/enactment", query="x=1").status_code == 400
+
+
+def test_v2_enactments_are_recorded_per_change(api):
+    """A v2 release's enact records each of its changes (base and locale: separate numbering)."""
+    api = api(due_check=False)
+    protect_v2(api)
+    api.ok("POST", f"/v2/releases/{V2}", ALICE,
+           {"blob": {"displayVersion": "80.0.1", "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {
+               "buildID": "20200101000000", "appVersion": "80.0", "displayVersion": "80.0"}}}}},
+            "old_data_versions": {".": 1, "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": 1}}}},
+            "when": WHEN})
+    api.ok("PUT", f"/v2/releases/{V2}/signoff", RM1, {"role": "relman"})
+    assert api.call("POST", f"/v2/releases/{V2}/enact", ERIN).status_code == 400
+    with api.storage.session() as s:
+        assert s.rows(scheduled_changes.ENACTMENTS) == []
+    api.ok("PUT", f"/v2/releases/{V2}/signoff", RM2, {"role": "relman"})
+    api.ok("POST", f"/v2/releases/{V2}/enact", ERIN)
+    with api.storage.session() as s:
+        rows = s.rows(scheduled_changes.ENACTMENTS, order_by=("segment",))
+    assert [(r["segment"], r["sc_id"], r["enacted_by"]) for r in rows] == \
+        [("v2/releases", 1, ERIN), ("v2/releases/assets", 1, ERIN)]
+    assert api.base_history("releases_json", {"name": V2})[0]["changed_by"] == ALICE
