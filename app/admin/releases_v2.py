@@ -223,15 +223,11 @@ class BaseKind(sc.Kind):
     creatable = revisions = False
 
     def requirements(self, session, current, new):
-        needed = signoffs.for_release(session, (new or current)["name"])
         # Making a release writable needs its product's signoffs when no rule protects it, as on
         # v1 (§2.4). (The reference checks only the rule-derived ones here, so such a release is
         # unlocked 30 s later without anyone's approval; the listing shows this requirement too,
         # so the agent waits for the signoffs instead of failing to enact.)
-        if not needed and current is not None and new is not None and current.get("read_only") \
-                and not new.get("read_only"):
-            needed = signoffs.for_product(session, current.get("product"))
-        return needed
+        return signoffs.for_release_change(session, current, new)
 
     def dry_run(self, ctx, session, user, change_type, current, new, stage):
         grants = permissions.load(session, user)

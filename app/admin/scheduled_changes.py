@@ -333,12 +333,7 @@ class ReleaseKind(Kind):
         return new
 
     def requirements(self, session, current, new):
-        name = (new or current)["name"]
-        needed = signoffs.for_release(session, name)
-        if not needed and current is not None and new is not None and current.get("read_only") \
-                and not new.get("read_only"):
-            needed = signoffs.for_product(session, current.get("product"))
-        return needed
+        return signoffs.for_release_change(session, current, new)
 
     def dry_run(self, ctx, session, user, change_type, current, new, stage):
         grants = permissions.load(session, user)

@@ -55,6 +55,16 @@ def for_product(session: Session, product: str | None) -> Requirements:
     return _merge({}, session.rows("product_req_signoffs", {"product": product}))
 
 
+def for_release_change(session: Session, current: Mapping | None, new: Mapping | None) -> Requirements:
+    """A release change's requirements: those of the rules mapping it; and when the change makes
+    a read-only release writable and no rule protects it, its product's (admin-api.md §2.4)."""
+    needed = for_release(session, (new or current)["name"])
+    if not needed and current is not None and new is not None and current.get("read_only") \
+            and not new.get("read_only"):
+        needed = for_product(session, current.get("product"))
+    return needed
+
+
 def verify(required: Mapping[str, int], signoffs: Mapping[str, str]) -> None:
     """Raise 400 ``Signoff Required`` unless ``signoffs`` (``{username: role}``) satisfy ``required``."""
     if not required:

@@ -92,6 +92,29 @@ def replay(request, tmp_path):
         r.close()
 
 
+class FullReplay(Replay):
+    """:class:`Replay` with every family (and the transcript's allowlisted domains)."""
+
+    def __init__(self, name, url, tmp_path):
+        super().__init__(name, url, tmp_path)
+        self.ctx.allowlisted_domains = self.transcript.config.get("allowlisted_domains", {})
+        self.client = testing.TestClient(create_admin_app(self.ctx))
+
+
+@pytest.fixture(params=BACKENDS)
+def full(request, tmp_path):
+    """``full(transcript name)``: a :class:`FullReplay` on a fresh database."""
+    opened = []
+
+    def open_(name):
+        opened.append(FullReplay(name, request.param, tmp_path))
+        return opened[-1]
+
+    yield open_
+    for r in opened:
+        r.close()
+
+
 # --- a small app for the rules the transcripts do not reach ----------------------------------------------
 ADMIN, ALICE, BOB, CAROL, DAVE = "admin@example.com", "alice@example.com", "bob@example.com", "carol@example.com", \
     "dave@example.com"

@@ -9,32 +9,7 @@ import copy
 import time
 
 import pytest
-from falcon import testing
 
-from balrog_app.admin.app import create_admin_app
-from tests.app.admin.conftest import Replay
-
-
-class FullReplay(Replay):
-    """:class:`Replay` with every family (and the transcript's allowlisted domains)."""
-
-    def __init__(self, name, url, tmp_path):
-        super().__init__(name, url, tmp_path)
-        self.ctx.allowlisted_domains = self.transcript.config.get("allowlisted_domains", {})
-        self.client = testing.TestClient(create_admin_app(self.ctx))
-
-
-@pytest.fixture(params=[pytest.param("memory://", id="memory"), pytest.param("sqlite:///{tmp}/admin.db", id="sqlite")])
-def full(request, tmp_path):
-    opened = []
-
-    def open_(name):
-        opened.append(FullReplay(name, request.param, tmp_path))
-        return opened[-1]
-
-    yield open_
-    for r in opened:
-        r.close()
 
 
 @pytest.mark.parametrize("name", ["releases-v2-basic", "pins-v2"])

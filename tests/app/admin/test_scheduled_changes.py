@@ -4,42 +4,11 @@ the checks the transcripts do not reach (signoff rules, re-enacting, malformed i
 changes, the release diff, reverting a change). The whole lifecycle per kind: test_sc_lifecycle.py."""
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
-from falcon import testing
-
-from balrog_app.admin import scheduled_changes
-from balrog_app.admin.app import FAMILIES, create_admin_app
-from tests.app.admin.conftest import Replay
-
-ALL_FAMILIES = [importlib.import_module(f"balrog_app.admin.{name}").routes for name in FAMILIES] + \
-    [scheduled_changes.routes]
 
 WHEN = 4102444800000
-
-
-class FullReplay(Replay):
-    """:class:`Replay` with every family (and the transcript's allowlisted domains)."""
-
-    def __init__(self, name, url, tmp_path):
-        super().__init__(name, url, tmp_path)
-        self.ctx.allowlisted_domains = self.transcript.config.get("allowlisted_domains", {})
-        self.client = testing.TestClient(create_admin_app(self.ctx, ALL_FAMILIES))
-
-
-@pytest.fixture(params=[pytest.param("memory://", id="memory"), pytest.param("sqlite:///{tmp}/admin.db", id="sqlite")])
-def full(request, tmp_path):
-    opened = []
-
-    def open_(name):
-        opened.append(FullReplay(name, request.param, tmp_path))
-        return opened[-1]
-
-    yield open_
-    for r in opened:
-        r.close()
 
 
 @pytest.mark.parametrize("name", ["sc-rules-lifecycle", "sc-permissions-and-required-signoffs", "emergency-shutoff",
